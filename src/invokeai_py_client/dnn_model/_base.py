@@ -1,0 +1,51 @@
+"""Shared pieces of the typed models: open enums and a tolerant base model."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+__all__ = ["ApiModel", "OpenStrEnum"]
+
+_unknown_members: dict[tuple[type[Enum], str], Any] = {}
+
+
+class OpenStrEnum(str, Enum):
+    """A string enum that also accepts values it does not know.
+
+    A value from a newer server becomes a member of its own (``is_known`` is
+    False) that still equals its raw string, so parsing never fails on it.
+    """
+
+    @classmethod
+    def _missing_(cls, value: object) -> Any:
+        if not isinstance(value, str):
+            return None
+        member = _unknown_members.get((cls, value))
+        if member is None:
+            member = str.__new__(cls, value)
+            member._name_ = value
+            member._value_ = value
+            _unknown_members[(cls, value)] = member
+        return member
+
+    @property
+    def is_known(self) -> bool:
+        """Whether this library knows the value (False for a newer server's value)."""
+        return self._name_ in type(self).__members__
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+
+class ApiModel(BaseModel):
+    """Base of every server answer: unknown fields are kept, reachable as ``extra``."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    @property
+    def extra(self) -> dict[str, Any]:
+        """Fields the server sent that this model does not declare."""
+        return self.__pydantic_extra__ if self.__pydantic_extra__ is not None else {}

@@ -1,0 +1,222 @@
+"""The exceptions this library raises.
+
+Every failure of a public call reaches the caller as one of these::
+
+    InvokeAIError
+    ├── InvalidArgumentError (also a ValueError): bad input, nothing was sent
+    ├── APIConnectionError: no answer from the server
+    │   └── APITimeoutError
+    ├── APIError: the server answered with an error status
+    │   ├── BadRequestError (400)
+    │   ├── AuthenticationError (401)
+    │   ├── PermissionDeniedError (403)
+    │   ├── NotFoundError (404)
+    │   ├── ConflictError (409)
+    │   ├── UnsupportedMediaTypeError (415)
+    │   ├── UnprocessableEntityError (422)
+    │   ├── FailedDependencyError (424)
+    │   ├── ServerError (5xx)
+    │   └── InstallStartError: the server refused to start an install
+    ├── UnexpectedResponseError: an answer we cannot read (HTML, broken JSON, wrong shape)
+    ├── UnsupportedByServerError: the server's version lacks the route
+    └── InstallJobError: an install job did not end well
+        ├── InstallJobFailedError (status ``error``)
+        ├── InstallJobCancelledError (status ``cancelled``)
+        └── InstallJobTimeoutError (also a TimeoutError): ``wait()`` ran out of time
+
+Messages name the HTTP method and the route (never the query string, which may hold
+an access token) and the server's ``detail``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .dnn_model.dnn_model_models import ModelInstJobInfo
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ConflictError",
+    "FailedDependencyError",
+    "InstallJobCancelledError",
+    "InstallJobError",
+    "InstallJobFailedError",
+    "InstallJobTimeoutError",
+    "InstallStartError",
+    "InvalidArgumentError",
+    "InvokeAIError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "ServerError",
+    "UnexpectedResponseError",
+    "UnprocessableEntityError",
+    "UnsupportedByServerError",
+    "UnsupportedMediaTypeError",
+]
+
+
+class InvokeAIError(Exception):
+    """Root of every exception this library raises."""
+
+
+class InvalidArgumentError(InvokeAIError, ValueError):
+    """An argument is invalid; no request was sent."""
+
+
+class APIConnectionError(InvokeAIError):
+    """The server could not be reached, or the connection broke before an answer."""
+
+    def __init__(self, message: str, *, method: str, route: str) -> None:
+        super().__init__(f"{method} {route}: {message}")
+        self.method = method
+        self.route = route
+
+
+class APITimeoutError(APIConnectionError):
+    """The server did not answer in time."""
+
+
+class APIError(InvokeAIError):
+    """The server answered with an error status.
+
+    Attributes
+    ----------
+    method, route : str
+        The request, e.g. ``DELETE`` and ``/api/v2/models/i/abc`` (no query string).
+    status_code : int
+        The HTTP status.
+    detail : Any
+        The server's ``detail`` field, or its plain-text body.
+    body : Any
+        The whole decoded payload (JSON value or text).
+    """
+
+    def __init__(
+        self, *, method: str, route: str, status_code: int, detail: Any, body: Any
+    ) -> None:
+        self.method = method
+        self.route = route
+        self.status_code = status_code
+        self.detail = detail
+        self.body = body
+        super().__init__(f"{method} {route} -> {status_code}: {_describe(detail)}")
+
+
+class BadRequestError(APIError):
+    """400: the server rejected the request."""
+
+
+class AuthenticationError(APIError):
+    """401: a token is needed, or it is no longer valid."""
+
+
+class PermissionDeniedError(APIError):
+    """403: the user may not do this (admin only)."""
+
+
+class NotFoundError(APIError):
+    """404: no such record, job or route."""
+
+
+class ConflictError(APIError):
+    """409: the request clashes with the server's state."""
+
+
+class UnsupportedMediaTypeError(APIError):
+    """415: InvokeAI's answer to an unknown install-job id."""
+
+
+class UnprocessableEntityError(APIError):
+    """422: the server could not validate the request."""
+
+
+class FailedDependencyError(APIError):
+    """424: the server needed something it could not get (often the Hugging Face hub)."""
+
+
+class ServerError(APIError):
+    """5xx: the server failed."""
+
+
+class InstallStartError(APIError):
+    """The server refused to start an install (for example, a path it does not have)."""
+
+
+class UnexpectedResponseError(InvokeAIError):
+    """The server answered something this library cannot read."""
+
+    def __init__(self, message: str, *, method: str, route: str, status_code: int) -> None:
+        super().__init__(f"{method} {route} -> {status_code}: {message}")
+        self.method = method
+        self.route = route
+        self.status_code = status_code
+
+
+class UnsupportedByServerError(InvokeAIError):
+    """The connected server is too old for this call."""
+
+    def __init__(self, call: str, *, server_version: str, minimum_version: str) -> None:
+        super().__init__(
+            f"{call}() needs InvokeAI {minimum_version} or newer; the server runs {server_version}"
+        )
+        self.call = call
+        self.server_version = server_version
+        self.minimum_version = minimum_version
+
+
+class InstallJobError(InvokeAIError):
+    """An install job did not end in ``completed``; ``info`` is its last known state."""
+
+    def __init__(self, message: str, info: ModelInstJobInfo) -> None:
+        super().__init__(message)
+        self.info = info
+
+
+class InstallJobFailedError(InstallJobError):
+    """The install job ended in ``error``."""
+
+
+class InstallJobCancelledError(InstallJobError):
+    """The install job was cancelled."""
+
+
+class InstallJobTimeoutError(InstallJobError, TimeoutError):
+    """``wait()`` gave up before the job ended."""
+
+
+_STATUS_ERRORS: dict[int, type[APIError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    415: UnsupportedMediaTypeError,
+    422: UnprocessableEntityError,
+    424: FailedDependencyError,
+}
+
+
+def error_class_for_status(status_code: int) -> type[APIError]:
+    """The ``APIError`` subclass that stands for an HTTP status."""
+    if status_code >= 500:
+        return ServerError
+    return _STATUS_ERRORS.get(status_code, APIError)
+
+
+def _describe(detail: Any) -> str:
+    if isinstance(detail, list):
+        return "; ".join(_describe_validation(item) for item in detail)
+    text = str(detail).strip() if detail is not None else "(no detail)"
+    return text if len(text) <= 500 else text[:500] + "…"
+
+
+def _describe_validation(item: Any) -> str:
+    if isinstance(item, dict) and "msg" in item:
+        where = ".".join(str(part) for part in item.get("loc", ()))
+        return f"{where}: {item['msg']}" if where else str(item["msg"])
+    return str(item)

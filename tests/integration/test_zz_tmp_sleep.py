@@ -1,0 +1,3 @@
+import time
+def test_sleep(invokeai_url):
+    time.sleep(120)
