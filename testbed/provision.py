@@ -50,17 +50,14 @@ def _log(msg: str) -> None:
     print(f"[testbed] {msg}", file=sys.stderr, flush=True)
 
 
-def _python_version(exe: str) -> tuple[int, int] | None:
-    """(major, minor) of a python executable, or None when it does not run."""
+def _probe_python(exe: str) -> tuple[tuple[int, int], str] | None:
+    """((major, minor), real executable) of a python, or None when it does not run."""
+    code = "import sys; print(sys.version_info[0], sys.version_info[1], sys.executable)"
     try:
         out = subprocess.run(
-            [exe, "-c", "import sys; print(sys.version_info[0], sys.version_info[1])"],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=True,
-        ).stdout.split()
-        return int(out[0]), int(out[1])
+            [exe, "-c", code], capture_output=True, text=True, timeout=30, check=True
+        ).stdout.split(maxsplit=2)
+        return (int(out[0]), int(out[1])), out[2].strip()
     except (OSError, subprocess.SubprocessError, ValueError, IndexError):
         return None
 
@@ -69,14 +66,16 @@ def find_python() -> str:
     """A Python 3.11/3.12 to build the venv with (``INVOKEAI_TESTBED_PYTHON`` wins)."""
     explicit = os.environ.get("INVOKEAI_TESTBED_PYTHON")
     if explicit:
-        if _python_version(explicit) is None:
+        probe = _probe_python(explicit)
+        if probe is None:
             raise ProvisionError(f"INVOKEAI_TESTBED_PYTHON={explicit!r} does not run")
-        return explicit
+        return probe[1]
     for name in PYTHON_CANDIDATES:
         exe = shutil.which(name)
         # pyenv shims exist for versions that are not selected: actually run them.
-        if exe and _python_version(exe) in ((3, 11), (3, 12)):
-            return exe
+        probe = _probe_python(exe) if exe else None
+        if probe and probe[0] in ((3, 11), (3, 12)):
+            return probe[1]
     raise ProvisionError(
         "InvokeAI needs Python 3.11 or 3.12: none of "
         f"{', '.join(PYTHON_CANDIDATES)} runs on PATH; set INVOKEAI_TESTBED_PYTHON"
@@ -118,7 +117,8 @@ def _locked(path: Path) -> Iterator[None]:
 
 def _tail(path: Path, lines: int = 40) -> str:
     try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+        tail = path.read_text(errors="replace").splitlines()[-lines:]
+        return "\n".join(line[:500] for line in tail)
     except OSError:
         return "(no log)"
 
@@ -142,8 +142,7 @@ def _build(venv: Path, version: str) -> None:
     log_path = venv.parent / f"invokeai-{version}.pip.log"
     log_path.write_text(f"provisioning InvokeAI {version} with {python}\n")
     _log(
-        f"provisioning InvokeAI {version} into {venv} (several minutes, ~7 GB); "
-        f"pip log: {log_path}"
+        f"provisioning InvokeAI {version} into {venv} (several minutes, ~7 GB); pip log: {log_path}"
     )
     started = time.monotonic()
     _run_logged([python, "-m", "venv", str(venv)], log_path)

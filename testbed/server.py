@@ -18,12 +18,14 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
+from typing import Any
 
 from testbed.provision import configured_version, ensure_invokeai
 
 SCHEMA_VERSION = "4.0.2"  # 6.8 reads it as is; 6.14 migrates it (and rewrites the file)
 STOP_GRACE_SECONDS = 20.0
+_PREFIX = "invokeai-testbed-"
+_OWNER_FILE = "owner.pid"
 _RUNNING_ON = re.compile(r"Invoke running on (https?://[^\s/]+:\d+)")
 
 
@@ -64,6 +66,27 @@ def _yaml_scalar(value: Any) -> str:
     return json.dumps(value)
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_roots() -> None:
+    """Remove temp dirs left by test-bed owners that died without cleaning up (SIGKILL)."""
+    for base in Path(tempfile.gettempdir()).glob(f"{_PREFIX}*"):
+        try:
+            owner = int((base / _OWNER_FILE).read_text())
+        except (OSError, ValueError):
+            continue  # not ours, or still being created
+        if not _pid_alive(owner):
+            shutil.rmtree(base, ignore_errors=True)
+
+
 def _child_env() -> dict[str, str]:
     """The environment minus ``INVOKEAI_*`` (they would override invokeai.yaml)."""
     return {k: v for k, v in os.environ.items() if not k.upper().startswith("INVOKEAI_")}
@@ -95,7 +118,6 @@ class InvokeAIServer:
         self.provision_seconds: float | None = None
         self.server_version: str | None = None
         self.process: subprocess.Popen[bytes] | None = None
-        self._log_file: IO[bytes] | None = None
         self._stopped = False
         if multiuser and version_tuple(self.version) < (6, 12):
             raise ValueError(f"multiuser needs InvokeAI 6.12+, not {self.version}")
@@ -151,26 +173,28 @@ class InvokeAIServer:
         exe = ensure_invokeai(self.version)
         started = time.monotonic()
         self.provision_seconds = started - t0
-        self.base_dir = Path(tempfile.mkdtemp(prefix=f"invokeai-testbed-{self.version}-"))
+        remove_stale_roots()
+        self.base_dir = Path(tempfile.mkdtemp(prefix=f"{_PREFIX}{self.version}-"))
+        (self.base_dir / _OWNER_FILE).write_text(f"{os.getpid()}\n")
         self.root = self.base_dir / "root"
         self.root.mkdir()
         self.log_path = self.base_dir / "invokeai-web.log"
         self.port = free_port(self.host)
         self.url = f"http://{self.host}:{self.port}"
         self._write_config()
-        self._log_file = open(self.log_path, "wb")
         self._stopped = False
         atexit.register(self.stop)
-        self.process = subprocess.Popen(
-            [str(exe), "--root", str(self.root)],
-            cwd=self.base_dir,
-            env=_child_env(),
-            stdin=subprocess.DEVNULL,
-            stdout=self._log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=_die_with_parent,
-        )
+        with open(self.log_path, "wb") as log:  # the child keeps its own copy of the fd
+            self.process = subprocess.Popen(
+                [str(exe), "--root", str(self.root)],
+                cwd=self.base_dir,
+                env=_child_env(),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
+            )
         try:
             self._wait_ready(started)
         except BaseException:
@@ -222,9 +246,6 @@ class InvokeAIServer:
         if proc is not None:
             # Stray children of the group (if any) go too.
             self._signal_group(proc, signal.SIGKILL)
-        if self._log_file is not None:
-            self._log_file.close()
-            self._log_file = None
         if self.base_dir is not None:
             shutil.rmtree(self.base_dir, ignore_errors=True)
 

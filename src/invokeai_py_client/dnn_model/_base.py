@@ -43,7 +43,7 @@ class OpenStrEnum(str, Enum):
 class ApiModel(BaseModel):
     """Base of every server answer: unknown fields are kept, reachable as ``extra``."""
 
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    model_config = ConfigDict(extra="allow", populate_by_name=True, defer_build=True)
 
     @property
     def extra(self) -> dict[str, Any]:

@@ -318,7 +318,7 @@ class ModelInstallConfig(BaseModel):
     sent as they are.
     """
 
-    model_config = ConfigDict(extra="forbid", use_enum_values=False)
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     name: str | None = None
     description: str | None = None

@@ -1,0 +1,157 @@
+"""Fixtures for the library's integration tests (the server fixtures are in tests/conftest.py).
+
+- ``client``: an ``InvokeAIClient`` on the session's server.
+- ``server_version``: that server's version as a tuple, for version-gated expectations.
+- ``installed``: a list to append model keys to; they are deleted after the test.
+- ``install_and_wait``: install a source, wait for the job, register the key for cleanup.
+- ``file_server``: a local HTTP server (thread, 127.0.0.1) serving tiny model files,
+  optionally trickling them so an install job stays in ``downloading``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from invokeai_py_client import InvokeAIClient
+from invokeai_py_client.client import parse_version
+from invokeai_py_client.dnn_model import ModelInstJobHandle, ModelInstJobInfo
+
+POLL = 0.1
+TIMEOUT = 60.0
+
+
+@pytest.fixture
+def client(invokeai_url: str) -> Iterator[InvokeAIClient]:
+    with InvokeAIClient.from_url(invokeai_url) as c:
+        yield c
+
+
+@pytest.fixture(scope="session")
+def server_version(invokeai_url: str) -> tuple[int, ...]:
+    with InvokeAIClient.from_url(invokeai_url) as c:
+        return parse_version(c.server_version())
+
+
+@pytest.fixture
+def installed(invokeai_url: str) -> Iterator[list[str]]:
+    """Keys appended here are deleted when the test ends (whatever happened)."""
+    keys: list[str] = []
+    yield keys
+    with InvokeAIClient.from_url(invokeai_url) as c:
+        for key in keys:
+            with contextlib.suppress(Exception):
+                c.dnn_model_repo.delete_model(key)
+
+
+InstallAndWait = Callable[..., tuple[ModelInstJobHandle, ModelInstJobInfo]]
+
+
+@pytest.fixture
+def install_and_wait(client: InvokeAIClient, installed: list[str]) -> InstallAndWait:
+    """``install_and_wait(source, **install_kwargs) -> (handle, final info)``."""
+
+    def run(source: str | Path, **kwargs: Any) -> tuple[ModelInstJobHandle, ModelInstJobInfo]:
+        handle = client.dnn_model_repo.install_model(source, **kwargs)
+        info = handle.wait(timeout=TIMEOUT, poll_interval=POLL)
+        if info.model_key:
+            installed.append(info.model_key)
+        return handle, info
+
+    return run
+
+
+# -- a local HTTP server for URL installs ------------------------------------------------
+
+
+@dataclass
+class FileServer:
+    """Serves registered files at ``http://127.0.0.1:PORT/<name>``."""
+
+    base_url: str = ""
+    files: dict[str, bytes] = field(default_factory=dict)
+    slow: set[str] = field(default_factory=set)
+    stop: threading.Event = field(default_factory=threading.Event)
+    requests: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
+    # a trickled file claims this size and sends 1 KiB every 50 ms until stopped
+    slow_size: int = 64 * 2**20
+
+    def add(self, path: Path, *, slow: bool = False) -> str:
+        """Serve ``path`` under its file name; return its URL."""
+        self.files[path.name] = path.read_bytes()
+        if slow:
+            self.slow.add(path.name)
+        return f"{self.base_url}/{path.name}"
+
+
+def _handler(state: FileServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:  # quiet
+            pass
+
+        def _head(self, name: str) -> bool:
+            state.requests.append((self.command, self.path, dict(self.headers.items())))
+            if name not in state.files:
+                self.send_response(404)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return False
+            size = state.slow_size if name in state.slow else len(state.files[name])
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", str(size))
+            self.end_headers()
+            return True
+
+        def do_HEAD(self) -> None:
+            self._head(self.path.split("?", 1)[0].lstrip("/"))
+
+        def do_GET(self) -> None:
+            name = self.path.split("?", 1)[0].lstrip("/")
+            if not self._head(name):
+                return
+            try:
+                if name not in state.slow:
+                    self.wfile.write(state.files[name])
+                    return
+                data = state.files[name]
+                sent = 0
+                deadline = time.monotonic() + 2 * TIMEOUT
+                while not state.stop.is_set() and time.monotonic() < deadline:
+                    chunk = (data[sent : sent + 1024] or b"\0" * 1024)[:1024]
+                    self.wfile.write(chunk)
+                    self.wfile.flush()
+                    sent += len(chunk)
+                    time.sleep(0.05)
+                self.close_connection = True
+            except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError):
+                self.close_connection = True
+
+    return Handler
+
+
+@pytest.fixture
+def file_server() -> Iterator[FileServer]:
+    state = FileServer()
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
+    httpd.daemon_threads = True
+    state.base_url = f"http://127.0.0.1:{httpd.server_address[1]}"
+    thread = threading.Thread(target=httpd.serve_forever, name="tiny-file-server", daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        state.stop.set()
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(5)

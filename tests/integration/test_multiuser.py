@@ -1,0 +1,171 @@
+"""Multi-user mode (InvokeAI 6.12+) against a second, multi-user test-bed server."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from invokeai_py_client import InvokeAIClient
+from invokeai_py_client.errors import (
+    APIError,
+    AuthenticationError,
+    InvokeAIError,
+    PermissionDeniedError,
+)
+from testbed import tiny_models as tm
+from testbed.provision import configured_version
+from testbed.server import InvokeAIServer, start_server, version_tuple
+
+pytestmark = pytest.mark.integration
+
+VERSION = configured_version()
+if version_tuple(VERSION) < (6, 12):
+    pytest.skip(
+        f"multi-user mode needs InvokeAI 6.12+; the test bed is configured for {VERSION}",
+        allow_module_level=True,
+    )
+
+ADMIN_EMAIL = "admin@example.com"
+ADMIN_PASSWORD = "Adm1n-Secret-Pass"
+USER_EMAIL = "user@example.com"
+USER_PASSWORD = "Us3r-Secret-Pass"
+
+
+@dataclass
+class MultiUser:
+    server: InvokeAIServer
+    url: str
+
+
+@pytest.fixture(scope="module")
+def multiuser() -> Iterator[MultiUser]:
+    server = start_server(multiuser=True)
+    try:
+        with httpx.Client(base_url=server.url, timeout=30, trust_env=False) as http:
+            status = http.get("/api/v1/auth/status").raise_for_status().json()
+            assert status.get("multiuser_enabled") is True, status
+            resp = http.post(
+                "/api/v1/auth/setup",
+                json={"email": ADMIN_EMAIL, "display_name": "Admin", "password": ADMIN_PASSWORD},
+            )
+            assert resp.status_code == 200, resp.text
+            login = http.post(
+                "/api/v1/auth/login",
+                json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD, "remember_me": False},
+            ).raise_for_status().json()
+            resp = http.post(
+                "/api/v1/auth/users",
+                headers={"Authorization": f"Bearer {login['token']}"},
+                json={
+                    "email": USER_EMAIL,
+                    "display_name": "User",
+                    "password": USER_PASSWORD,
+                    "is_admin": False,
+                },
+            )
+            assert resp.status_code == 201, resp.text
+        yield MultiUser(server=server, url=server.url)
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def admin(multiuser: MultiUser) -> Iterator[InvokeAIClient]:
+    with InvokeAIClient.from_url(multiuser.url) as c:
+        c.login(ADMIN_EMAIL, ADMIN_PASSWORD)
+        yield c
+
+
+@pytest.fixture
+def user(multiuser: MultiUser) -> Iterator[InvokeAIClient]:
+    with InvokeAIClient.from_url(multiuser.url) as c:
+        c.login(USER_EMAIL, USER_PASSWORD)
+        yield c
+
+
+def test_login_keeps_token_and_lists_models(multiuser: MultiUser) -> None:
+    with InvokeAIClient.from_url(multiuser.url) as c:
+        assert c.token is None
+        me = c.login(ADMIN_EMAIL, ADMIN_PASSWORD)
+        assert c.token
+        assert me.get("email") == ADMIN_EMAIL
+        assert me.get("is_admin") is True
+        assert isinstance(c.dnn_model_repo.list_models(), list)
+        assert isinstance(c.dnn_model_repo.list_install_jobs(), list)  # an admin route
+
+
+def test_no_token_is_authentication_error(multiuser: MultiUser) -> None:
+    with InvokeAIClient.from_url(multiuser.url) as anonymous:
+        with pytest.raises(AuthenticationError) as excinfo:
+            anonymous.dnn_model_repo.list_install_jobs()
+        assert excinfo.value.status_code == 401
+        assert excinfo.value.route == "/api/v2/models/install"
+
+
+def test_non_admin_is_denied_admin_routes(user: InvokeAIClient) -> None:
+    assert isinstance(user.dnn_model_repo.list_models(), list)
+    with pytest.raises(PermissionDeniedError) as excinfo:
+        user.dnn_model_repo.list_install_jobs()
+    assert excinfo.value.status_code == 403
+
+
+def test_non_admin_install_is_permission_denied(user: InvokeAIClient, tmp_path: Path) -> None:
+    path = tm.write_embedding_sd1(tmp_path)
+    with pytest.raises(PermissionDeniedError) as excinfo:
+        user.dnn_model_repo.install_model(path, inplace=True)
+    assert excinfo.value.status_code == 403
+    assert "admin" in str(excinfo.value.detail).lower()
+
+
+def test_token_and_password_never_shown(multiuser: MultiUser, tmp_path: Path) -> None:
+    errors: list[InvokeAIError] = []
+    with InvokeAIClient.from_url(multiuser.url) as c:
+        with pytest.raises(AuthenticationError) as excinfo:
+            c.login(ADMIN_EMAIL, "Wr0ng-" + ADMIN_PASSWORD)
+        errors.append(excinfo.value)
+        c.login(USER_EMAIL, USER_PASSWORD)
+        token = c.token
+        assert token
+        texts = [repr(c), str(c)]
+        with pytest.raises(APIError) as excinfo2:
+            c.dnn_model_repo.install_model(tm.write_embedding_sd1(tmp_path), inplace=True)
+        errors.append(excinfo2.value)
+        with pytest.raises(PermissionDeniedError) as excinfo3:
+            c.dnn_model_repo.get_stats()
+        errors.append(excinfo3.value)
+    for err in errors:
+        texts += [str(err), repr(err), repr(getattr(err, "body", None))]
+    for text in texts:
+        for secret in (token, USER_PASSWORD, ADMIN_PASSWORD):
+            assert secret not in text, text
+
+
+def test_refreshed_token_replaces_client_token(multiuser: MultiUser) -> None:
+    seen: list[str] = []
+
+    def remember(response: httpx.Response) -> None:
+        refreshed = response.headers.get("X-Refreshed-Token")
+        if refreshed:
+            seen.append(refreshed)
+
+    http = httpx.Client(timeout=30, event_hooks={"response": [remember]})
+    with InvokeAIClient(multiuser.url, http_client=http) as c:
+        c.login(ADMIN_EMAIL, ADMIN_PASSWORD)
+        first = c.token
+        assert first and not seen, "login itself is not refreshed"
+        time.sleep(1.1)  # a token minted in a later second differs (its exp differs)
+        c.dnn_model_repo.update_model  # noqa: B018 - the mutating call below
+        assert c.dnn_model_repo.empty_model_cache() is True
+        assert seen, "the server sent no X-Refreshed-Token on a mutating call"
+        assert seen[-1] != first
+        assert c.token == seen[-1]
+        # the refreshed token works
+        assert isinstance(c.dnn_model_repo.list_install_jobs(), list)
+        name = "never-" + uuid.uuid4().hex
+        assert c.dnn_model_repo.get_model_by_attrs(name, "embedding", "sd-1") is None

@@ -1,3 +1,0 @@
-import time
-def test_sleep(invokeai_url):
-    time.sleep(120)
