@@ -22,12 +22,12 @@ def is_retryable_method(method: str) -> bool:
 def retry_delay(attempt: int, retry_after: str | None = None) -> float:
     """Seconds to sleep before retry number ``attempt`` (0-based).
 
-    A server's ``Retry-After`` (seconds or an HTTP date) is honoured up to 30 s;
+    A server's ``Retry-After`` (seconds or an HTTP date) is honoured, capped at 30 s;
     otherwise the delay doubles from 0.5 s up to 8 s, with up to 25 % jitter off.
     """
     hinted = _parse_retry_after(retry_after)
-    if hinted is not None and 0 <= hinted <= MAX_RETRY_AFTER:
-        return float(hinted)
+    if hinted is not None and hinted >= 0:
+        return float(min(hinted, MAX_RETRY_AFTER))
     delay = min(INITIAL_DELAY * 2.0**attempt, MAX_DELAY)
     return delay * (1 - 0.25 * random.random())
 

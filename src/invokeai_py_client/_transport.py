@@ -61,8 +61,8 @@ def path_segment(value: str | int, what: str) -> str:
     text = str(value).strip() if isinstance(value, (str, int)) else ""
     if not text:
         raise InvalidArgumentError(f"{what} must be a non-empty string")
-    if "/" in text or "\\" in text:
-        raise InvalidArgumentError(f"{what} may not contain a slash: {text!r}")
+    if "/" in text or "\\" in text or text in {".", ".."}:
+        raise InvalidArgumentError(f"{what} may not contain a slash or be a dot path: {text!r}")
     return quote(text, safe="")
 
 
@@ -102,7 +102,9 @@ class Transport:
         self.base_url = normalize_base_url(base_url)
         self.token = token
         self.max_retries = max_retries
-        self._http = http_client or httpx.Client(timeout=timeout, verify=verify)
+        self._own_client = http_client is None
+        self._client_options: dict[str, Any] = {"timeout": timeout, "verify": verify}
+        self._http = http_client or httpx.Client(**self._client_options)
 
     def close(self) -> None:
         self._http.close()
@@ -175,6 +177,12 @@ class Transport:
             headers["Accept-Encoding"] = "identity"
         return headers
 
+    def _renew_pool(self) -> None:
+        """Drop pooled connections: a failing server often closes them behind us."""
+        if self._own_client:
+            self._http.close()
+            self._http = httpx.Client(**self._client_options)
+
     def _may_retry(self, method: str, attempt: int, retry_after: str | None = None) -> bool:
         if attempt >= self.max_retries or not is_retryable_method(method):
             return False
@@ -186,6 +194,8 @@ class Transport:
         if refreshed:
             self.token = refreshed
         status = response.status_code
+        if status >= 500:
+            self._renew_pool()
         if status >= 400:
             body = _decode_error_body(response)
             detail = body.get("detail", body) if isinstance(body, dict) else body

@@ -40,6 +40,8 @@ class InvokeAIClient:
         TLS verification, as in httpx.
     http_client : httpx.Client, optional
         A client of your own (proxies, custom transports); closed by ``close()``.
+        Its own timeout and TLS settings apply: ``timeout`` and ``verify`` are
+        not used then.
     """
 
     def __init__(
@@ -116,9 +118,11 @@ class InvokeAIClient:
 
         Returns the server's description of the user (the token itself is kept,
         not returned). Raises ``AuthenticationError`` for wrong credentials.
+        Multi-user mode exists from InvokeAI 6.12 on.
         """
         if not email or not password:
             raise InvalidArgumentError("email and password must be non-empty")
+        self._require_version("6.12", "login")
         payload = self._make_request(
             "POST",
             "/auth/login",

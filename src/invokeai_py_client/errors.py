@@ -211,7 +211,9 @@ def error_class_for_status(status_code: int) -> type[APIError]:
 def _describe(detail: Any) -> str:
     if isinstance(detail, list):
         return "; ".join(_describe_validation(item) for item in detail)
-    text = str(detail).strip() if detail is not None else "(no detail)"
+    text = "" if detail is None else str(detail).strip()
+    if not text:
+        return "(no detail)"
     return text if len(text) <= 500 else text[:500] + "…"
 
 

@@ -55,10 +55,14 @@ def multiuser() -> Iterator[MultiUser]:
                 json={"email": ADMIN_EMAIL, "display_name": "Admin", "password": ADMIN_PASSWORD},
             )
             assert resp.status_code == 200, resp.text
-            login = http.post(
-                "/api/v1/auth/login",
-                json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD, "remember_me": False},
-            ).raise_for_status().json()
+            login = (
+                http.post(
+                    "/api/v1/auth/login",
+                    json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD, "remember_me": False},
+                )
+                .raise_for_status()
+                .json()
+            )
             resp = http.post(
                 "/api/v1/auth/users",
                 headers={"Authorization": f"Bearer {login['token']}"},
@@ -160,7 +164,6 @@ def test_refreshed_token_replaces_client_token(multiuser: MultiUser) -> None:
         first = c.token
         assert first and not seen, "login itself is not refreshed"
         time.sleep(1.1)  # a token minted in a later second differs (its exp differs)
-        c.dnn_model_repo.update_model  # noqa: B018 - the mutating call below
         assert c.dnn_model_repo.empty_model_cache() is True
         assert seen, "the server sent no X-Refreshed-Token on a mutating call"
         assert seen[-1] != first

@@ -15,6 +15,7 @@ from invokeai_py_client.dnn_model import (
     ModelInstJobInfo,
     ModelManagerStats,
 )
+from invokeai_py_client.errors import InvalidArgumentError
 
 RECORD = {
     "key": "2c46",
@@ -71,6 +72,18 @@ def test_unknown_enum_values_parse_and_compare_as_strings() -> None:
     assert not model.base.is_known
     assert model.base is BaseDnnModelType("flux9")
     assert model.model_dump(mode="json")["base"] == "flux9"
+
+
+def test_a_member_name_is_not_a_known_value() -> None:
+    assert not BaseDnnModelType("Flux").is_known
+    assert BaseDnnModelType("Flux") != BaseDnnModelType.FLUX
+    info = ModelInstJobInfo.model_validate(job(status="WAITING"))
+    assert info.extra["raw_status"] == "WAITING" and not info.is_terminal
+
+
+def test_config_with_a_wrong_type_raises_our_error() -> None:
+    with pytest.raises(InvalidArgumentError):
+        ModelInstallConfig(trigger_phrases="one")  # type: ignore[arg-type]
 
 
 def test_enums_cover_both_supported_versions() -> None:
@@ -239,6 +252,7 @@ def test_config_passes_unknown_keys_through() -> None:
     assert config.to_record_changes() == {"name": "n", "type": "lora", "other": 2, "brand_new": 1}
 
 
-def test_config_rejects_wrong_types() -> None:
-    with pytest.raises(ValueError):
-        ModelInstallConfig(trigger_phrases="not a list")  # type: ignore[arg-type]
+def test_info_given_back_with_source_info_still_loses_tokens() -> None:
+    dumped = {"id": 1, "source_info": {"url": "http://h/m", "access_token": "sekrit"}}
+    info = ModelInstJobInfo.model_validate(dumped)
+    assert info.source_info == {"url": "http://h/m"}

@@ -80,7 +80,7 @@ def test_redact_url_masks_userinfo_and_tokens() -> None:
 def test_path_segment_encodes_and_refuses_slashes() -> None:
     assert path_segment("a b%", "key") == "a%20b%25"
     assert path_segment(7, "id") == "7"
-    for bad in ["", " ", "../install", "a/b", "a\\b"]:
+    for bad in ["", " ", "../install", "a/b", "a\\b", ".", ".."]:
         with pytest.raises(InvalidArgumentError):
             path_segment(bad, "key")
 
@@ -106,7 +106,8 @@ def test_retry_policy_pure_functions() -> None:
     assert retry_delay(0, "3") == 3.0
     assert 0.375 <= retry_delay(0) <= 0.5
     assert 6.0 <= retry_delay(10) <= 8.0
-    assert retry_delay(0, "3600") <= 0.5  # a Retry-After beyond the cap is ignored
+    assert retry_delay(0, "3600") == 30.0  # capped
+    assert 0.375 <= retry_delay(0, "soon") <= 0.5  # unreadable: the usual backoff
 
 
 @respx.mock
@@ -229,6 +230,35 @@ def test_query_string_never_in_error_message(client: InvokeAIClient) -> None:
 
 
 @respx.mock
+def test_empty_error_body_says_no_detail(client: InvokeAIClient) -> None:
+    respx.get(MODELS).respond(400, content=b"")
+    with pytest.raises(BadRequestError) as caught:
+        client.dnn_model_repo.list_models()
+    assert str(caught.value) == "GET /api/v2/models/ -> 400: (no detail)"
+
+
+@respx.mock
+def test_server_error_renews_the_connection_pool(client: InvokeAIClient) -> None:
+    respx.post(f"{BASE}/api/v2/models/empty_model_cache").respond(500, text="boom")
+    before = client._transport._http
+    with pytest.raises(ServerError):
+        client.dnn_model_repo.empty_model_cache()
+    assert client._transport._http is not before and before.is_closed
+    respx.get(MODELS).respond(json={"models": []})
+    assert client.dnn_model_repo.list_models() == []
+
+
+@respx.mock
+def test_own_http_client_is_kept_after_server_error() -> None:
+    own = httpx.Client()
+    client = InvokeAIClient(BASE, http_client=own)
+    respx.get(MODELS).respond(503)
+    with pytest.raises(ServerError):
+        client.dnn_model_repo.list_models()
+    assert client._transport._http is own and not own.is_closed
+
+
+@respx.mock
 def test_html_answer_on_json_route_is_unexpected(client: InvokeAIClient) -> None:
     respx.get(f"{BASE}/api/v2/models/i/x").respond(200, html="<!doctype html><html>web ui</html>")
     with pytest.raises(UnexpectedResponseError) as caught:
@@ -283,6 +313,7 @@ def test_token_is_sent_and_refreshed_but_never_shown() -> None:
 
 @respx.mock
 def test_login_keeps_token_and_hides_password(client: InvokeAIClient) -> None:
+    respx.get(f"{BASE}/api/v1/app/version").respond(json={"version": "6.14.2"})
     respx.post(f"{BASE}/api/v1/auth/login").respond(
         json={"token": "jwt-abc", "user": {"email": "a@b.c", "is_admin": True}, "expires_in": 60}
     )
@@ -294,6 +325,7 @@ def test_login_keeps_token_and_hides_password(client: InvokeAIClient) -> None:
 
 @respx.mock
 def test_wrong_login_raises_authentication_error(client: InvokeAIClient) -> None:
+    respx.get(f"{BASE}/api/v1/app/version").respond(json={"version": "6.14.2"})
     respx.post(f"{BASE}/api/v1/auth/login").respond(
         401, json={"detail": "Incorrect email or password"}
     )
@@ -301,6 +333,15 @@ def test_wrong_login_raises_authentication_error(client: InvokeAIClient) -> None
         client.login("a@b.c", "pass-w0rd")
     assert "pass-w0rd" not in str(caught.value)
     assert client.token is None
+
+
+@respx.mock
+def test_login_needs_a_multiuser_capable_server(client: InvokeAIClient) -> None:
+    respx.get(f"{BASE}/api/v1/app/version").respond(json={"version": "6.8.1", "highlights": None})
+    login = respx.post(f"{BASE}/api/v1/auth/login").respond(json={"token": "t"})
+    with pytest.raises(UnsupportedByServerError, match=r"login\(\) needs InvokeAI 6.12"):
+        client.login("a@b.c", "pw")
+    assert login.call_count == 0
 
 
 def test_login_refuses_empty_credentials(client: InvokeAIClient) -> None:

@@ -34,7 +34,7 @@ class OpenStrEnum(str, Enum):
     @property
     def is_known(self) -> bool:
         """Whether this library knows the value (False for a newer server's value)."""
-        return self._name_ in type(self).__members__
+        return type(self)._value2member_map_.get(self._value_) is self
 
     def __str__(self) -> str:
         return str(self.value)

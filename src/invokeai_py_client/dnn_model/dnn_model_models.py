@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, computed_field, model_validator
 
+from ..errors import InvalidArgumentError
 from ._base import ApiModel, OpenStrEnum
 from .dnn_model_types import BaseDnnModelType, DnnModel, DnnModelFormat, DnnModelType
 
@@ -151,9 +152,11 @@ class ModelInstJobInfo(ApiModel):
     @model_validator(mode="before")
     @classmethod
     def _from_server(cls, data: Any) -> Any:
-        if not isinstance(data, dict) or "source_info" in data:
+        if not isinstance(data, dict):
             return data
         data = _without_secrets(data)
+        if "source_info" in data:
+            return data
         source = data.get("source")
         config_out = data.pop("config_out", None)
         error_reason = data.pop("error_reason", None)
@@ -319,6 +322,12 @@ class ModelInstallConfig(BaseModel):
     """
 
     model_config = ConfigDict(extra="forbid", defer_build=True)
+
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as err:
+            raise InvalidArgumentError(f"invalid install config: {err}") from err
 
     name: str | None = None
     description: str | None = None

@@ -10,7 +10,8 @@ from pydantic import TypeAdapter, ValidationError
 
 from .._transport import Expect, path_segment
 from ..errors import (
-    APIError,
+    ConflictError,
+    FailedDependencyError,
     InstallStartError,
     InvalidArgumentError,
     NotFoundError,
@@ -86,6 +87,9 @@ class DnnModelRepository:
             Keep models of this type, name, format.
         """
         bases = [base] if isinstance(base, str) else list(base) if base is not None else None
+        for value in [*(bases or []), type, format]:
+            if value is not None and not isinstance(value, str):
+                raise InvalidArgumentError(f"filters take enum members or strings, not {value!r}")
         params = {
             "base_models": [str(b) for b in bases] if bases else None,
             "model_type": _optional_str(type),
@@ -108,8 +112,8 @@ class DnnModelRepository:
 
     def get_model_by_hash(self, hash: str) -> DnnModel | None:
         """The record with this hash (``blake3:…``), or None. InvokeAI 6.12+."""
-        self._client._require_version("6.12", "get_model_by_hash")
         params = {"hash": _required(hash, "hash")}
+        self._client._require_version("6.12", "get_model_by_hash")
         return self._find("GET", f"{_ROOT}/get_by_hash", DnnModel, params=params)
 
     def list_missing_models(self) -> list[DnnModel]:
@@ -119,7 +123,8 @@ class DnnModelRepository:
         return payload.get("models", [])
 
     def get_models_dir(self) -> str:
-        """The server's models directory, as its configuration names it."""
+        """The server's models directory, as configured: relative paths are relative
+        to the server's root directory, which the API does not tell."""
         payload = self._client._make_request("GET", "/app/runtime_config")
         config = payload.get("config") if isinstance(payload, dict) else None
         models_dir = config.get("models_dir") if isinstance(config, dict) else None
@@ -159,7 +164,8 @@ class DnnModelRepository:
         Raises
         ------
         InstallStartError
-            The server refused the source (e.g. a path it does not have).
+            The server refused the source: 409 (e.g. a path it does not have),
+            415 or 424. Other failures (401, 403, 5xx…) keep their own class.
         """
         source_text = _required(str(source) if isinstance(source, Path) else source, "source")
         body = _changes(config)
@@ -168,7 +174,7 @@ class DnnModelRepository:
             info = self._call(
                 "POST", f"{_ROOT}/install", params=params, json=body, shape=ModelInstJobInfo
             )
-        except APIError as err:
+        except (ConflictError, UnsupportedMediaTypeError, FailedDependencyError) as err:
             raise InstallStartError(
                 method=err.method,
                 route=err.route,
@@ -189,7 +195,7 @@ class DnnModelRepository:
     ) -> ModelInstJobHandle:
         """Install from a Hugging Face repo id, optionally one variant or subfolder.
 
-        The server picks the ``fp16`` variant when none is named.
+        With no ``variant`` the server chooses (``fp16`` when it runs in float16).
         """
         repo = _required(repo_id, "repo_id")
         if repo.count("/") != 1 or ":" in repo:
@@ -240,8 +246,9 @@ class DnnModelRepository:
 
     def reidentify_model(self, key: str) -> DnnModel:
         """Probe a model's files again and return the updated record. InvokeAI 6.9+."""
+        endpoint = f"{_ROOT}/i/{_key(key)}/reidentify"
         self._client._require_version("6.9", "reidentify_model")
-        return self._call("POST", f"{_ROOT}/i/{_key(key)}/reidentify", shape=DnnModel)
+        return self._call("POST", endpoint, shape=DnnModel)
 
     def bulk_delete_models(self, keys: Iterable[str]) -> BulkDeleteResult:
         """Delete several models at once. InvokeAI 6.10+."""
@@ -257,14 +264,13 @@ class DnnModelRepository:
             "POST", f"{_ROOT}/i/bulk_reidentify", json=body, shape=BulkReidentifyResult
         )
 
-    def scan_folder(self, scan_path: str | Path | None = None) -> list[FoundModel]:
-        """Find model files in a folder on the server (default: its models directory)."""
-        path = (
-            self.get_models_dir() if scan_path is None else _required(str(scan_path), "scan_path")
-        )
-        return self._call(
-            "GET", f"{_ROOT}/scan_folder", params={"scan_path": path}, shape=list[FoundModel]
-        )
+    def scan_folder(self, scan_path: str | Path) -> list[FoundModel]:
+        """Find model files in a folder on the server (an absolute path there).
+
+        Raises ``BadRequestError`` when the folder does not exist on the server.
+        """
+        params = {"scan_path": _required(str(scan_path), "scan_path")}
+        return self._call("GET", f"{_ROOT}/scan_folder", params=params, shape=list[FoundModel])
 
     # -- cache and stats -----------------------------------------------------
 
@@ -361,8 +367,9 @@ class DnnModelRepository:
     # -- cover images ----------------------------------------------------------
 
     def get_model_image(self, key: str) -> bytes | None:
-        """The model's cover image (PNG bytes), or None if it has none.
+        """The model's cover image bytes, or None if it has none.
 
+        Servers store covers as WebP (though they label them ``image/png``).
         Raises ``NotFoundError`` for an unknown model.
         """
         model: DnnModel = self._call("GET", f"{_ROOT}/i/{_key(key)}", shape=DnnModel)
@@ -372,16 +379,25 @@ class DnnModelRepository:
         return data
 
     def set_model_image(self, key: str, image: bytes | str | Path) -> None:
-        """Set the model's cover image from bytes or a file (any format Pillow reads)."""
-        data = image if isinstance(image, bytes) else Path(image).read_bytes()
-        if not data:
-            raise InvalidArgumentError("the image is empty")
-        files = {"image": ("cover.png", data, "application/octet-stream")}
+        """Set the model's cover image from bytes or a file (PNG, JPEG, WebP or GIF).
+
+        The server resizes it and stores it as WebP.
+        """
+        data = image if isinstance(image, bytes) else _read_file(image)
+        media_type = _image_type(data)
+        files = {"image": ("cover." + media_type.split("/")[1], data, media_type)}
         self._send("PATCH", f"{_ROOT}/i/{_key(key)}/image", files=files, expect="nothing")
 
     def delete_model_image(self, key: str) -> bool:
-        """Remove the model's cover image; False if the model or image does not exist."""
-        return self._done("DELETE", f"{_ROOT}/i/{_key(key)}/image")
+        """Remove the model's cover image; False if the model has none.
+
+        Raises ``NotFoundError`` for an unknown model.
+        """
+        endpoint = f"{_ROOT}/i/{_key(key)}"
+        model: DnnModel = self._call("GET", endpoint, shape=DnnModel)
+        if not model.cover_image:
+            return False
+        return self._done("DELETE", endpoint + "/image")
 
     # -- used by ModelInstJobHandle ------------------------------------------
 
@@ -399,11 +415,9 @@ class DnnModelRepository:
         return True
 
     def _install_job_action(self, id: int, action: str) -> ModelInstJobInfo:
+        endpoint = f"{_ROOT}/install/{_job_id(id)}/{action}"
         self._client._require_version("6.12", action)
-        info: ModelInstJobInfo = self._call(
-            "POST", f"{_ROOT}/install/{_job_id(id)}/{action}", shape=ModelInstJobInfo
-        )
-        return info
+        return self._call("POST", endpoint, shape=ModelInstJobInfo)
 
     # -- the funnel ------------------------------------------------------------
 
@@ -483,6 +497,32 @@ def _keys(keys: Iterable[str], what: str = "keys") -> list[str]:
     if not items:
         raise InvalidArgumentError(f"{what} must not be empty")
     return items
+
+
+_IMAGE_SIGNATURES = {
+    b"\x89PNG\r\n\x1a\n": "image/png",
+    b"\xff\xd8\xff": "image/jpeg",
+    b"GIF87a": "image/gif",
+    b"GIF89a": "image/gif",
+}
+
+
+def _image_type(data: bytes) -> str:
+    if not data:
+        raise InvalidArgumentError("the image is empty")
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    for signature, media_type in _IMAGE_SIGNATURES.items():
+        if data.startswith(signature):
+            return media_type
+    raise InvalidArgumentError("the image is not PNG, JPEG, WebP or GIF")
+
+
+def _read_file(path: str | Path) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as err:
+        raise InvalidArgumentError(f"cannot read {path}: {err.strerror or err}") from err
 
 
 def _changes(config: ModelInstallConfig | Mapping[str, Any] | None) -> dict[str, Any]:

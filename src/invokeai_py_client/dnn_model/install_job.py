@@ -68,10 +68,14 @@ class ModelInstJobHandle:
         return self._current().is_failure
 
     def cancel(self) -> bool:
-        """Ask the server to cancel the job; False if it no longer knows the job.
+        """Cancel the job; False if it has already ended or the server forgot it.
 
-        The job may take a moment to reach ``cancelled``: ``wait()`` for it.
+        A job that has ended is left alone (the server would mark even a
+        completed job ``cancelled``). The job may take a moment to reach
+        ``cancelled``: ``wait()`` for it.
         """
+        if self._current().is_terminal:
+            return False
         return self._repo._cancel_install_job(self.id)
 
     def pause(self) -> ModelInstJobInfo:
@@ -118,9 +122,10 @@ class ModelInstJobHandle:
         return info
 
     def raise_for_status(self) -> ModelInstJobInfo:
-        """Return the state if the job completed; raise if it failed or was cancelled.
+        """Raise if the job failed or was cancelled; otherwise return its state.
 
-        Does not wait: call ``wait()`` first.
+        Does not wait: a job still running is returned as it is, so call
+        ``wait()`` first.
         """
         info = self._current()
         if info.status == InstallJobStatus.ERROR:
