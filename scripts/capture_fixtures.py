@@ -749,6 +749,15 @@ class Flows:
         )
         self.poll(job["id"])
         rec.record("install_job_completed_url", rec.send("GET", f"{V2}/install/{job['id']}"))
+        rec.capture(
+            "install_cancel_completed_job",
+            "DELETE",
+            f"{V2}/install/{job['id']}",
+            note="cancel of a job that had completed",
+        )
+        rec.record(
+            "install_job_after_cancel_of_completed", rec.send("GET", f"{V2}/install/{job['id']}")
+        )
 
         # A slow download: downloading, (paused, resumed), cancelled.
         slow_url = files.url("/slow/capture-slow.safetensors")

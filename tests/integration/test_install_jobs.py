@@ -45,6 +45,8 @@ def test_install_local_in_place(
     assert info.source == str(path)
     assert info.inplace is True
     assert handle.raise_for_status() is info
+    assert handle.cancel() is False, "an ended job is not cancelled"
+    assert handle.refresh().status == InstallJobStatus.COMPLETED
     assert path.exists(), "an in-place install must leave the file where it is"
     record = client.dnn_model_repo.get_model_by_key(info.model_key)
     assert record is not None and record.path == str(path)

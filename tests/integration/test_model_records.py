@@ -299,6 +299,7 @@ def test_cover_image_round_trip(
 
     assert repo.delete_model_image(model.key) is True
     assert repo.get_model_image(model.key) is None
+    assert repo.delete_model_image(model.key) is False
 
 
 def test_convert_non_checkpoint_is_bad_request(

@@ -299,20 +299,36 @@ def test_failed_probe_raises_failed_with_the_reason(
 def test_cancel(repo: DnnModelRepository, router: respx.MockRouter) -> None:
     route, fixture = replay(router, "install_cancel")
     assert fixture["status"] == 201 and fixture["body"] is None
-    handle = handle_from(repo, "install_job_downloading")
+    handle = handle_from(repo, "install_201_url_slow")
+    job_route(router, handle.id, "install_job_downloading")
     assert handle.cancel() is True
     assert route.call_count == 1
     assert route.calls.last.request.url.path == f"{V2}/install/{handle.id}"
 
 
-def test_cancel_unknown_job_is_false(repo: DnnModelRepository, router: respx.MockRouter) -> None:
-    route, fixture = replay(router, "install_cancel_415")
+def test_cancel_of_an_ended_job_sends_no_cancel(
+    repo: DnnModelRepository, router: respx.MockRouter
+) -> None:
+    handle = handle_from(repo, "install_job_completed_inplace")
+    cancel = router.delete(f"{V2}/install/{handle.id}")
+    assert handle.cancel() is False
+    assert cancel.call_count == 0
+    assert router.calls.call_count == 0
+
+
+def test_cancel_of_a_job_the_server_forgot_is_false(
+    repo: DnnModelRepository, router: respx.MockRouter
+) -> None:
+    """A handle on a job the server no longer knows (pruned, or the server restarted):
+    ``cancel()`` is documented "False if ... the server forgot it". The real server answers
+    404 to ``GET /install/{id}`` and 415 to ``DELETE /install/{id}`` for such an id."""
+    replay(router, "install_job_404")
+    _, fixture = replay(router, "install_cancel_415")
     assert fixture["status"] == 415
     handle = ModelInstJobHandle(
         repo, ModelInstJobInfo.model_validate({**body("install_201_inplace"), "id": UNKNOWN_JOB_ID})
     )
     assert handle.cancel() is False
-    assert route.call_count == 1
 
 
 def test_pause_and_resume(repo: DnnModelRepository, router: respx.MockRouter) -> None:

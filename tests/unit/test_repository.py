@@ -10,6 +10,8 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import struct
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +49,7 @@ from invokeai_py_client.errors import (
     NotFoundError,
     ServerError,
     UnexpectedResponseError,
+    UnprocessableEntityError,
     UnsupportedByServerError,
 )
 from tests.unit.conftest import (
@@ -165,6 +168,19 @@ def test_list_models_single_base_name_and_format(
     assert "model_type" not in params
 
 
+@pytest.mark.parametrize(
+    "filters",
+    [{"base": 5}, {"base": [5]}, {"base": ["sd-1", None]}, {"type": 5}, {"format": 1.5}],
+    ids=["base-int", "base-list-int", "base-list-none", "type-int", "format-float"],
+)
+def test_list_models_bad_filters_send_nothing(
+    router: respx.MockRouter, repo: DnnModelRepository, filters: dict[str, Any]
+) -> None:
+    with pytest.raises(InvalidArgumentError):
+        repo.list_models(**filters)
+    assert router.calls.call_count == 0
+
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_get_model_by_key_each_kind(
     router: respx.MockRouter, repo: DnnModelRepository, kind: str
@@ -233,7 +249,7 @@ def test_key_with_encoded_slash_stays_one_segment(
     assert route.calls.last.request.url.raw_path == b"/api/v2/models/i/..%252Finstall"
 
 
-@pytest.mark.parametrize("bad", ["", "  ", "a/b", "../install", "a\\b"])
+@pytest.mark.parametrize("bad", ["", "  ", "a/b", "../install", "a\\b", ".", ".."])
 def test_bad_key_sends_nothing(
     router: respx.MockRouter, repo: DnnModelRepository, bad: str
 ) -> None:
@@ -420,13 +436,15 @@ def test_install_409_is_install_start_error(
     assert route.calls.last.request.url.params["access_token"] == SECRET
 
 
-def test_install_422_is_install_start_error_with_validation_detail(
+def test_install_422_keeps_its_class_with_validation_detail(
     router: respx.MockRouter, repo: DnnModelRepository
 ) -> None:
+    """Only 409/415/424 mean "refused to start"; a 422 stays an UnprocessableEntityError."""
     fixture = load_fixture("install_422_no_body")
     router.post(f"{V2}/install").mock(return_value=response_from(fixture))
-    with pytest.raises(InstallStartError) as caught:
+    with pytest.raises(UnprocessableEntityError) as caught:
         repo.install_model(fixture["request"]["query"]["source"])
+    assert not isinstance(caught.value, InstallStartError)
     assert_api_error(caught.value, fixture)
     assert caught.value.detail[0]["loc"] == ["body"]
     assert "body: Field required" in str(caught.value)
@@ -437,8 +455,9 @@ def test_install_huggingface_offline(router: respx.MockRouter, repo: DnnModelRep
     query = {**fixture["request"]["query"], "access_token": SECRET}
     route = router.post(f"{V2}/install", params__eq=query).mock(return_value=response_from(fixture))
     repo_id, variant = fixture["request"]["query"]["source"].split(":")
-    with pytest.raises(InstallStartError) as caught:
+    with pytest.raises(ServerError) as caught:
         repo.install_huggingface(repo_id, variant=variant, access_token=SECRET)
+    assert not isinstance(caught.value, InstallStartError)
     assert_api_error(caught.value, fixture)
     assert caught.value.status_code == 500
     assert caught.value.detail == "Internal Server Error"
@@ -738,26 +757,27 @@ def test_scan_folder_400(router: respx.MockRouter, repo: DnnModelRepository) -> 
     assert_api_error(caught.value, fixture)
 
 
-def test_scan_folder_default_scans_the_servers_models_dir(
+def test_scan_folder_of_the_configured_models_dir_is_refused(
     router: respx.MockRouter, repo: DnnModelRepository
 ) -> None:
-    """``scan_folder()`` promises the server's models directory. ``runtime_config`` names it
-    as configured, ``"models"``, relative to the server's root; the server resolves a relative
-    ``scan_path`` against its working directory, and the real 6.14.2 answered 400
-    (fixture ``scan_folder_config_models_dir``). The default must not send a relative path."""
+    """``get_models_dir()`` is ``"models"`` as configured, relative to the server's root; the
+    server resolves a relative ``scan_path`` against its working directory: 400."""
     replay(router, "runtime_config")
-    refused = load_fixture("scan_folder_config_models_dir")
-    ok = load_fixture("scan_folder")
+    _, fixture = replay(router, "scan_folder_config_models_dir")
+    models_dir = repo.get_models_dir()
+    assert models_dir == fixture["request"]["query"]["scan_path"] == "models"
+    with pytest.raises(BadRequestError) as caught:
+        repo.scan_folder(models_dir)
+    assert_api_error(caught.value, fixture)
 
-    def server(request: httpx.Request) -> httpx.Response:
-        if not Path(request.url.params["scan_path"]).is_absolute():
-            return response_from(refused)  # what the real server answered
-        return response_from(ok)
 
-    route = router.get(f"{V2}/scan_folder").mock(side_effect=server)
-    found = repo.scan_folder()
-    assert isinstance(found, list)
-    assert Path(route.calls.last.request.url.params["scan_path"]).is_absolute()
+@pytest.mark.parametrize("bad", ["", "  "])
+def test_scan_folder_empty_path_sends_nothing(
+    router: respx.MockRouter, repo: DnnModelRepository, bad: str
+) -> None:
+    with pytest.raises(InvalidArgumentError):
+        repo.scan_folder(bad)
+    assert router.calls.call_count == 0
 
 
 # -- cache and stats ----------------------------------------------------------------------
@@ -1005,12 +1025,31 @@ def test_get_model_image_missing_file_is_server_error(
     assert_api_error(caught.value, missing)
 
 
+def tiny_png() -> bytes:
+    """A valid 2x2 PNG (the capture script sent one like it)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = zlib.crc32(kind + data) & 0xFFFFFFFF
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+    rows = b"".join(b"\x00" + b"\x10\x20\x30" * 2 for _ in range(2))
+    header = struct.pack(">IIBBBBB", 2, 2, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
 @pytest.mark.parametrize("from_file", [False, True])
 def test_set_model_image(
     router: respx.MockRouter, repo: DnnModelRepository, tmp_path: Path, from_file: bool
 ) -> None:
     route, fixture = replay(router, "model_image_patch")
-    png = b"\x89PNG\r\n\x1a\n" + b"tiny" * 8
+    assert fixture["request"]["multipart"]["image"]["content_type"] == "image/png"
+    assert fixture["status"] == 200 and fixture["body"] is None
+    png = tiny_png()
     image: bytes | Path = png
     if from_file:
         image = tmp_path / "cover.png"
@@ -1020,31 +1059,77 @@ def test_set_model_image(
     request = route.calls.last.request
     assert request.headers["content-type"].startswith("multipart/form-data")
     assert b'name="image"' in request.content
+    assert b"Content-Type: image/png" in request.content
     assert png in request.content
 
 
-def test_set_model_image_empty_sends_nothing(
+def test_set_model_image_round_trips_the_servers_webp(
     router: respx.MockRouter, repo: DnnModelRepository
 ) -> None:
+    """The server answers covers as WebP (labelled image/png); they can be sent back."""
+    webp = base64.b64decode(load_fixture("model_image_get")["body"])
+    assert webp[:4] == b"RIFF" and webp[8:12] == b"WEBP"
+    route, fixture = replay(router, "model_image_patch")
+    repo.set_model_image(fixture["request"]["path"].split("/")[-2], webp)
+    assert b"Content-Type: image/webp" in route.calls.last.request.content
+
+
+@pytest.mark.parametrize("image", [b"", b"not an image at all"])
+def test_set_model_image_bad_bytes_send_nothing(
+    router: respx.MockRouter, repo: DnnModelRepository, image: bytes
+) -> None:
     with pytest.raises(InvalidArgumentError):
-        repo.set_model_image(key_of("model_get_embedding_sd1"), b"")
+        repo.set_model_image(key_of("model_get_embedding_sd1"), image)
+    assert router.calls.call_count == 0
+
+
+def test_set_model_image_missing_file_sends_nothing(
+    router: respx.MockRouter, repo: DnnModelRepository, tmp_path: Path
+) -> None:
+    with pytest.raises(InvalidArgumentError):
+        repo.set_model_image(key_of("model_get_embedding_sd1"), tmp_path / "nope.png")
     assert router.calls.call_count == 0
 
 
 def test_delete_model_image(router: respx.MockRouter, repo: DnnModelRepository) -> None:
+    _, record = replay(router, "model_get_with_image")
     route, fixture = replay(router, "model_image_delete")
     assert fixture["status"] == 204
-    assert repo.delete_model_image(fixture["request"]["path"].split("/")[-2]) is True
+    assert fixture["request"]["path"] == f"{V2}/i/{record['body']['key']}/image"
+    assert repo.delete_model_image(record["body"]["key"]) is True
+    assert route.call_count == 1
     assert route.calls.last.request.headers["accept-encoding"] == "identity"
 
 
-def test_delete_model_image_missing_is_false(
+def test_delete_model_image_when_the_record_has_none_is_false(
     router: respx.MockRouter, repo: DnnModelRepository
 ) -> None:
+    _, record = replay(router, "model_get_embedding_sd1")
+    assert record["body"]["cover_image"] is None
+    delete = router.delete(f"{V2}/i/{record['body']['key']}/image")
+    assert repo.delete_model_image(record["body"]["key"]) is False
+    assert delete.call_count == 0
+
+
+def test_delete_model_image_missing_file_is_false(
+    router: respx.MockRouter, repo: DnnModelRepository
+) -> None:
+    """The record names an image the server no longer has: 6.14.2 answers 404."""
+    _, record = replay(router, "model_get_with_image")
     route, fixture = replay(router, "model_image_delete_missing")
     assert fixture["status"] == 404
-    assert repo.delete_model_image(fixture["request"]["path"].split("/")[-2]) is False
+    assert fixture["request"]["path"] == f"{V2}/i/{record['body']['key']}/image"
+    assert repo.delete_model_image(record["body"]["key"]) is False
     assert route.call_count == 1
+
+
+def test_delete_model_image_unknown_model_raises_not_found(
+    router: respx.MockRouter, repo: DnnModelRepository
+) -> None:
+    _, fixture = replay(router, "model_get_404")
+    with pytest.raises(NotFoundError) as caught:
+        repo.delete_model_image(UNKNOWN_KEY)
+    assert_api_error(caught.value, fixture)
 
 
 # -- forward compatibility --------------------------------------------------------------------

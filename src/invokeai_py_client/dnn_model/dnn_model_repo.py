@@ -86,12 +86,12 @@ class DnnModelRepository:
         type, name, format
             Keep models of this type, name, format.
         """
-        bases = [base] if isinstance(base, str) else list(base) if base is not None else None
-        for value in [*(bases or []), type, format]:
+        bases = _bases(base)
+        for value in [type, format]:
             if value is not None and not isinstance(value, str):
                 raise InvalidArgumentError(f"filters take enum members or strings, not {value!r}")
         params = {
-            "base_models": [str(b) for b in bases] if bases else None,
+            "base_models": bases or None,
             "model_type": _optional_str(type),
             "model_name": name,
             "model_format": _optional_str(format),
@@ -168,6 +168,8 @@ class DnnModelRepository:
             415 or 424. Other failures (401, 403, 5xx…) keep their own class.
         """
         source_text = _required(str(source) if isinstance(source, Path) else source, "source")
+        if source_text == ".":
+            raise InvalidArgumentError("source must name a model, not the current folder")
         body = _changes(config)
         params = {"source": source_text, "inplace": inplace, "access_token": access_token}
         try:
@@ -474,6 +476,17 @@ def _required(value: str | None, what: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise InvalidArgumentError(f"{what} must be a non-empty string")
     return value.strip()
+
+
+def _bases(
+    base: BaseDnnModelType | str | Iterable[BaseDnnModelType | str] | None,
+) -> list[str] | None:
+    if base is None:
+        return None
+    items = [base] if isinstance(base, str) else list(base) if isinstance(base, Iterable) else None
+    if items is None or not all(isinstance(b, str) for b in items):
+        raise InvalidArgumentError(f"base takes enum members or strings, not {base!r}")
+    return [str(b) for b in items]
 
 
 def _optional_str(value: str | None) -> str | None:

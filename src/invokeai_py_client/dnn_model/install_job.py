@@ -10,6 +10,7 @@ from ..errors import (
     InstallJobFailedError,
     InstallJobTimeoutError,
     InvalidArgumentError,
+    NotFoundError,
 )
 from .dnn_model_models import InstallJobStatus, ModelInstJobInfo
 
@@ -74,7 +75,10 @@ class ModelInstJobHandle:
         completed job ``cancelled``). The job may take a moment to reach
         ``cancelled``: ``wait()`` for it.
         """
-        if self._current().is_terminal:
+        try:
+            if self._current().is_terminal:
+                return False
+        except NotFoundError:
             return False
         return self._repo._cancel_install_job(self.id)
 
