@@ -170,8 +170,15 @@ def test_list_models_single_base_name_and_format(
 
 @pytest.mark.parametrize(
     "filters",
-    [{"base": 5}, {"base": [5]}, {"base": ["sd-1", None]}, {"type": 5}, {"format": 1.5}],
-    ids=["base-int", "base-list-int", "base-list-none", "type-int", "format-float"],
+    [
+        {"base": 5},
+        {"base": [5]},
+        {"base": ["sd-1", None]},
+        {"type": 5},
+        {"format": 1.5},
+        {"name": 3},
+    ],
+    ids=["base-int", "base-list-int", "base-list-none", "type-int", "format-float", "name-int"],
 )
 def test_list_models_bad_filters_send_nothing(
     router: respx.MockRouter, repo: DnnModelRepository, filters: dict[str, Any]
@@ -1042,15 +1049,15 @@ def tiny_png() -> bytes:
     )
 
 
-@pytest.mark.parametrize("from_file", [False, True])
+@pytest.mark.parametrize("from_file", [False, True, None], ids=["bytes", "file", "bytearray"])
 def test_set_model_image(
-    router: respx.MockRouter, repo: DnnModelRepository, tmp_path: Path, from_file: bool
+    router: respx.MockRouter, repo: DnnModelRepository, tmp_path: Path, from_file: bool | None
 ) -> None:
     route, fixture = replay(router, "model_image_patch")
     assert fixture["request"]["multipart"]["image"]["content_type"] == "image/png"
     assert fixture["status"] == 200 and fixture["body"] is None
     png = tiny_png()
-    image: bytes | Path = png
+    image: bytes | bytearray | Path = bytearray(png) if from_file is None else png
     if from_file:
         image = tmp_path / "cover.png"
         image.write_bytes(png)
@@ -1198,3 +1205,21 @@ def test_old_server_runs_calls_it_has(
     model = old_repo.get_model_by_attrs(query["name"], query["type"], query["base"])
     assert_record(model, fixture["body"])
     assert model is not None and model.description == f"sd-1 embedding model {query['name']}"
+
+
+@pytest.mark.parametrize("scan_path", [None, "", "  ", ".", Path("")], ids=repr)
+def test_scan_folder_needs_a_server_path(
+    router: respx.MockRouter, repo: DnnModelRepository, scan_path: Any
+) -> None:
+    with pytest.raises(InvalidArgumentError):
+        repo.scan_folder(scan_path)
+    assert router.calls.call_count == 0
+
+
+@pytest.mark.parametrize("job_id", [-1, "-1", "1.5", True, None])
+def test_bad_job_id_sends_nothing(
+    router: respx.MockRouter, repo: DnnModelRepository, job_id: Any
+) -> None:
+    with pytest.raises(InvalidArgumentError):
+        repo.get_install_job(job_id)
+    assert router.calls.call_count == 0

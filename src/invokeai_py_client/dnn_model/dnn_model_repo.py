@@ -87,13 +87,13 @@ class DnnModelRepository:
             Keep models of this type, name, format.
         """
         bases = _bases(base)
-        for value in [type, format]:
+        for value in [type, format, name]:
             if value is not None and not isinstance(value, str):
                 raise InvalidArgumentError(f"filters take enum members or strings, not {value!r}")
         params = {
             "base_models": bases or None,
             "model_type": _optional_str(type),
-            "model_name": name,
+            "model_name": _optional_str(name),
             "model_format": _optional_str(format),
         }
         payload = self._call("GET", f"{_ROOT}/", dict[str, list[DnnModel]], params=params)
@@ -167,9 +167,7 @@ class DnnModelRepository:
             The server refused the source: 409 (e.g. a path it does not have),
             415 or 424. Other failures (401, 403, 5xx…) keep their own class.
         """
-        source_text = _required(str(source) if isinstance(source, Path) else source, "source")
-        if source_text == ".":
-            raise InvalidArgumentError("source must name a model, not the current folder")
+        source_text = _server_path(source, "source")
         body = _changes(config)
         params = {"source": source_text, "inplace": inplace, "access_token": access_token}
         try:
@@ -225,7 +223,8 @@ class DnnModelRepository:
     def update_model(self, key: str, changes: ModelInstallConfig | Mapping[str, Any]) -> DnnModel:
         """Change fields of a record (name, description, …) and return the new record.
 
-        Raises ``NotFoundError`` for an unknown key, ``ConflictError`` on a name clash.
+        Raises ``NotFoundError`` for an unknown key, ``ConflictError`` for a change
+        the record's kind does not allow.
         """
         body = _changes(changes)
         if not body:
@@ -271,7 +270,7 @@ class DnnModelRepository:
 
         Raises ``BadRequestError`` when the folder does not exist on the server.
         """
-        params = {"scan_path": _required(str(scan_path), "scan_path")}
+        params = {"scan_path": _server_path(scan_path, "scan_path")}
         return self._call("GET", f"{_ROOT}/scan_folder", params=params, shape=list[FoundModel])
 
     # -- cache and stats -----------------------------------------------------
@@ -282,7 +281,7 @@ class DnnModelRepository:
         return True
 
     def get_stats(self) -> ModelManagerStats | None:
-        """The RAM cache statistics, or None before any model has been loaded."""
+        """The RAM cache statistics, or None on a server that has run nothing yet."""
         payload = self._send("GET", f"{_ROOT}/stats")
         return (
             None
@@ -380,12 +379,12 @@ class DnnModelRepository:
         data: bytes = self._send("GET", f"{_ROOT}/i/{_key(key)}/image", expect="bytes")
         return data
 
-    def set_model_image(self, key: str, image: bytes | str | Path) -> None:
+    def set_model_image(self, key: str, image: bytes | bytearray | str | Path) -> None:
         """Set the model's cover image from bytes or a file (PNG, JPEG, WebP or GIF).
 
         The server resizes it and stores it as WebP.
         """
-        data = image if isinstance(image, bytes) else _read_file(image)
+        data = bytes(image) if isinstance(image, (bytes, bytearray)) else _read_file(image)
         media_type = _image_type(data)
         files = {"image": ("cover." + media_type.split("/")[1], data, media_type)}
         self._send("PATCH", f"{_ROOT}/i/{_key(key)}/image", files=files, expect="nothing")
@@ -472,6 +471,13 @@ class DnnModelRepository:
         return True
 
 
+def _server_path(value: str | Path, what: str) -> str:
+    text = _required(str(value) if isinstance(value, Path) else value, what)
+    if text == ".":
+        raise InvalidArgumentError(f"{what} must name a path on the server, not '.'")
+    return text
+
+
 def _required(value: str | None, what: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise InvalidArgumentError(f"{what} must be a non-empty string")
@@ -498,7 +504,9 @@ def _key(key: str) -> str:
 
 
 def _job_id(id: int | str) -> str:
-    if isinstance(id, bool) or not (isinstance(id, int) or (isinstance(id, str) and id.isdigit())):
+    if isinstance(id, bool) or not (
+        (isinstance(id, int) and id >= 0) or (isinstance(id, str) and id.isdigit())
+    ):
         raise InvalidArgumentError(f"an install job id is a whole number, not {id!r}")
     return str(int(id))
 
