@@ -159,34 +159,26 @@ class InvokeAIClient:
         auth = ", token=***" if self.token else ""
         return f"InvokeAIClient({redact_url(self.base_url)!r}{auth})"
 
-    def _make_request(
-        self,
-        method: str,
-        endpoint: str,
-        *,
-        params: dict[str, Any] | None = None,
-        json: Any = None,
-        files: dict[str, Any] | None = None,
-        expect: Expect = "json",
-    ) -> Any:
+    def _make_request(self, method: str, endpoint: str, **kwargs: Any) -> Any:
         """Send a request to ``/api/v1{endpoint}`` and return the decoded answer."""
-        return self._transport.request(
-            method, "/api/v1" + endpoint, params=params, json_body=json, files=files, expect=expect
-        )
+        return self._request(method, "/api/v1" + endpoint, **kwargs)
 
-    def _make_request_v2(
+    def _make_request_v2(self, method: str, endpoint: str, **kwargs: Any) -> Any:
+        """Send a request to ``/api/v2{endpoint}`` and return the decoded answer."""
+        return self._request(method, "/api/v2" + endpoint, **kwargs)
+
+    def _request(
         self,
         method: str,
-        endpoint: str,
+        route: str,
         *,
         params: dict[str, Any] | None = None,
         json: Any = None,
         files: dict[str, Any] | None = None,
         expect: Expect = "json",
     ) -> Any:
-        """Send a request to ``/api/v2{endpoint}`` and return the decoded answer."""
         return self._transport.request(
-            method, "/api/v2" + endpoint, params=params, json_body=json, files=files, expect=expect
+            method, route, params=params, json_body=json, files=files, expect=expect
         )
 
     def _require_version(self, minimum: str, call: str) -> None:

@@ -10,6 +10,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from .._transport import Expect, path_segment
 from ..errors import (
+    APIError,
     ConflictError,
     FailedDependencyError,
     InstallStartError,
@@ -409,11 +410,8 @@ class DnnModelRepository:
         return info
 
     def _cancel_install_job(self, id: int) -> bool:
-        try:
-            self._send("DELETE", f"{_ROOT}/install/{_job_id(id)}", expect="nothing")
-        except UnsupportedMediaTypeError:
-            return False
-        return True
+        # InvokeAI answers 415, not 404, when it does not know the job.
+        return self._done("DELETE", f"{_ROOT}/install/{_job_id(id)}", UnsupportedMediaTypeError)
 
     def _install_job_action(self, id: int, action: str) -> ModelInstJobInfo:
         endpoint = f"{_ROOT}/install/{_job_id(id)}/{action}"
@@ -462,11 +460,11 @@ class DnnModelRepository:
         except NotFoundError:
             return None
 
-    def _done(self, method: str, endpoint: str) -> bool:
-        """Send a request that answers nothing; False when the server answers 404."""
+    def _done(self, method: str, endpoint: str, unknown: type[APIError] = NotFoundError) -> bool:
+        """Send a request that answers nothing; False when the server says ``unknown``."""
         try:
             self._send(method, endpoint, expect="nothing")
-        except NotFoundError:
+        except unknown:
             return False
         return True
 
