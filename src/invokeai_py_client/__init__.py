@@ -1,8 +1,8 @@
 """A Python client for the model manager of an InvokeAI server.
 
-Start with ``InvokeAIClient.from_url(url)``; models live in
-``client.dnn_model_repo``. Names are imported on first use, so importing the
-package stays cheap.
+Start with ``InvokeAIClient.from_url(url)`` (or ``AsyncInvokeAIClient`` for asyncio);
+models live in ``client.dnn_model_repo``. Names are imported on first use, so
+importing the package stays cheap and the sync client never loads the async one.
 """
 
 from __future__ import annotations
@@ -13,8 +13,11 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
+    from .async_client import AsyncInvokeAIClient
     from .client import InvokeAIClient
     from .dnn_model import (
+        AsyncDnnModelRepository,
+        AsyncModelInstJobHandle,
         BaseDnnModelType,
         DnnModel,
         DnnModelFormat,
@@ -25,31 +28,108 @@ if TYPE_CHECKING:
         ModelInstJobHandle,
         ModelInstJobInfo,
     )
+    from .errors import (
+        APIConnectionError,
+        APIError,
+        APITimeoutError,
+        AuthenticationError,
+        BadRequestError,
+        ConflictError,
+        FailedDependencyError,
+        InstallJobCancelledError,
+        InstallJobError,
+        InstallJobFailedError,
+        InstallJobLostError,
+        InstallJobTimeoutError,
+        InstallStartError,
+        InvalidArgumentError,
+        InvokeAIError,
+        NotFoundError,
+        PermissionDeniedError,
+        ResponseShapeWarning,
+        ServerError,
+        UnexpectedResponseError,
+        UnprocessableEntityError,
+        UnsupportedByServerError,
+        UnsupportedMediaTypeError,
+    )
 
 _LAZY = {
-    "InvokeAIClient": ".client",
+    "APIConnectionError": ".errors",
+    "APIError": ".errors",
+    "APITimeoutError": ".errors",
+    "AsyncDnnModelRepository": ".dnn_model",
+    "AsyncInvokeAIClient": ".async_client",
+    "AsyncModelInstJobHandle": ".dnn_model",
+    "AuthenticationError": ".errors",
+    "BadRequestError": ".errors",
     "BaseDnnModelType": ".dnn_model",
+    "ConflictError": ".errors",
     "DnnModel": ".dnn_model",
     "DnnModelFormat": ".dnn_model",
     "DnnModelRepository": ".dnn_model",
     "DnnModelType": ".dnn_model",
+    "FailedDependencyError": ".errors",
+    "InstallJobCancelledError": ".errors",
+    "InstallJobError": ".errors",
+    "InstallJobFailedError": ".errors",
+    "InstallJobLostError": ".errors",
     "InstallJobStatus": ".dnn_model",
+    "InstallJobTimeoutError": ".errors",
+    "InstallStartError": ".errors",
+    "InvalidArgumentError": ".errors",
+    "InvokeAIClient": ".client",
+    "InvokeAIError": ".errors",
     "ModelInstJobHandle": ".dnn_model",
     "ModelInstJobInfo": ".dnn_model",
     "ModelInstallConfig": ".dnn_model",
+    "NotFoundError": ".errors",
+    "PermissionDeniedError": ".errors",
+    "ResponseShapeWarning": ".errors",
+    "ServerError": ".errors",
+    "UnexpectedResponseError": ".errors",
+    "UnprocessableEntityError": ".errors",
+    "UnsupportedByServerError": ".errors",
+    "UnsupportedMediaTypeError": ".errors",
 }
 
 __all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APITimeoutError",
+    "AsyncDnnModelRepository",
+    "AsyncInvokeAIClient",
+    "AsyncModelInstJobHandle",
+    "AuthenticationError",
+    "BadRequestError",
     "BaseDnnModelType",
+    "ConflictError",
     "DnnModel",
     "DnnModelFormat",
     "DnnModelRepository",
     "DnnModelType",
+    "FailedDependencyError",
+    "InstallJobCancelledError",
+    "InstallJobError",
+    "InstallJobFailedError",
+    "InstallJobLostError",
     "InstallJobStatus",
+    "InstallJobTimeoutError",
+    "InstallStartError",
+    "InvalidArgumentError",
     "InvokeAIClient",
+    "InvokeAIError",
     "ModelInstJobHandle",
     "ModelInstJobInfo",
     "ModelInstallConfig",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "ResponseShapeWarning",
+    "ServerError",
+    "UnexpectedResponseError",
+    "UnprocessableEntityError",
+    "UnsupportedByServerError",
+    "UnsupportedMediaTypeError",
     "__version__",
 ]
 
@@ -61,3 +141,7 @@ def __getattr__(name: str) -> Any:
     value = getattr(importlib.import_module(module, __name__), name)
     globals()[name] = value
     return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,69 +1,57 @@
-"""The one funnel every request goes through: send, retry reads, map failures."""
+"""Sending calls: the connection pool, the whole-call deadline, retries of reads.
+
+``BaseTransport`` holds everything but I/O: settings, the shared ``Session`` (pool,
+token, server version), deadlines and retry decisions. ``SyncTransport`` adds the
+loop that sends and sleeps; ``AsyncTransport`` (in ``_async_transport``) is its
+twin with awaits.
+
+Thread safety: many threads (or tasks) may send through one transport. After a 5xx
+the server may drop the connection without saying so, and the next request on it
+is reset; so the pool that saw a 5xx is retired: new requests get a fresh pool, and
+the old one is closed when the last request still using it has finished. A failure
+of one request never touches another one in flight.
+"""
 
 from __future__ import annotations
 
-import json
 import logging
-import re
+import threading
 import time
-from typing import Any, Literal
-from urllib.parse import quote, urlsplit, urlunsplit
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any, Generic, TypeVar
 
 import httpx
 
-from ._retry import RETRYABLE_STATUS, is_retryable_method, retry_delay
-from .errors import (
-    APIConnectionError,
-    APITimeoutError,
-    InvalidArgumentError,
-    UnexpectedResponseError,
-    error_class_for_status,
+from ._core import (
+    Call,
+    answer_of,
+    connection_error,
+    normalize_base_url,
+    path_segment,
+    redact_url,
 )
+from ._retry import RETRYABLE_STATUS, is_retryable_method, retry_delay
+from .errors import APIConnectionError, InvalidArgumentError
 
-__all__ = ["Expect", "Transport", "normalize_base_url", "path_segment", "redact_url"]
+__all__ = [
+    "BaseTransport",
+    "CallTimeout",
+    "Options",
+    "Pool",
+    "Session",
+    "SyncTransport",
+    "normalize_base_url",
+    "past",
+    "path_segment",
+    "redact_url",
+]
 
 logger = logging.getLogger("invokeai_py_client")
 
-Expect = Literal["json", "bytes", "nothing"]
-
-_API_SUFFIX = re.compile(r"/api/v\d+/?$")
-_SECRET_QUERY = re.compile(r"(?i)((?:access_token|token|password)=)[^&\s\"']+")
 REFRESHED_TOKEN_HEADER = "X-Refreshed-Token"
-
-
-def normalize_base_url(url: str) -> str:
-    """The server's root URL, path prefix kept, ``/api/vN`` and trailing ``/`` dropped.
-
-    ``http://h:9090``, ``http://h:9090/`` and ``http://h:9090/api/v1`` all give
-    ``http://h:9090``; ``https://h/invoke/api/v2`` gives ``https://h/invoke``.
-    """
-    if not isinstance(url, str) or not url.strip():
-        raise InvalidArgumentError("the server URL must be a non-empty string")
-    parts = urlsplit(url.strip())
-    if parts.scheme not in {"http", "https"} or not parts.hostname:
-        raise InvalidArgumentError(f"not an http(s) URL: {redact_url(url)!r}")
-    path = _API_SUFFIX.sub("", parts.path).rstrip("/")
-    return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
-
-
-def redact_url(url: str) -> str:
-    """The URL with any user:password and token-like query values masked."""
-    parts = urlsplit(url)
-    netloc = parts.netloc
-    if "@" in netloc:
-        netloc = "***@" + netloc.rsplit("@", 1)[1]
-    query = _SECRET_QUERY.sub(r"\1***", parts.query)
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
-
-
-def path_segment(value: str | int, what: str) -> str:
-    """One URL path segment, checked non-empty and percent-encoded (``/`` included)."""
-    text = str(value).strip() if isinstance(value, (str, int)) else ""
-    if not text:
-        raise InvalidArgumentError(f"{what} must be a non-empty string")
-    if "/" in text or "\\" in text or text in {".", ".."}:
-        raise InvalidArgumentError(f"{what} may not contain a slash or be a dot path: {text!r}")
-    return quote(text, safe="")
+C = TypeVar("C")
+Timeout = float | httpx.Timeout | None
 
 
 class _RedactSecrets(logging.Filter):
@@ -80,163 +68,245 @@ class _RedactSecrets(logging.Filter):
 logging.getLogger("httpx").addFilter(_RedactSecrets())
 
 
-class Transport:
-    """Sends requests to one server, retrying reads and mapping every failure.
+@dataclass(frozen=True)
+class Options:
+    """Per-client settings; ``with_options`` makes a copy with some replaced."""
 
-    The bearer token lives here; a token the server sends back in
-    ``X-Refreshed-Token`` replaces it.
+    timeout: Timeout
+    max_retries: int
+
+    def __post_init__(self) -> None:
+        if isinstance(self.max_retries, bool) or not isinstance(self.max_retries, int):
+            raise InvalidArgumentError(f"max_retries must be an int, not {self.max_retries!r}")
+        if self.max_retries < 0:
+            raise InvalidArgumentError("max_retries must be 0 or more")
+        timeout = self.timeout
+        if timeout is not None and not isinstance(timeout, httpx.Timeout):
+            if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+                raise InvalidArgumentError(
+                    f"timeout must be seconds (a number), an httpx.Timeout or None, not {timeout!r}"
+                )
+            if not timeout > 0:
+                raise InvalidArgumentError(f"timeout must be more than 0 seconds, not {timeout!r}")
+
+    def replace(self, **changes: Any) -> Options:
+        return replace(self, **changes)
+
+    @property
+    def total(self) -> float | None:
+        """Seconds a whole call may take (retries included); None for no bound."""
+        return float(self.timeout) if isinstance(self.timeout, (int, float)) else None
+
+
+class Pool(Generic[C]):
+    """The current HTTP client, leased per request; retired clients close when idle.
+
+    Only bookkeeping, under one lock: the caller closes what ``release`` and
+    ``close`` hand back. A client given by the user is never retired.
     """
 
-    def __init__(
-        self,
-        base_url: str,
-        *,
-        token: str | None,
-        timeout: float | httpx.Timeout | None,
-        max_retries: int,
-        verify: bool | str,
-        http_client: httpx.Client | None = None,
-    ) -> None:
-        if max_retries < 0:
-            raise InvalidArgumentError("max_retries must be 0 or more")
+    def __init__(self, client: C, make: Callable[[], C] | None) -> None:
+        self._current = client
+        self._make = make
+        self._leases: dict[int, int] = {}
+        self._retired: set[int] = set()
+        self._closed = False
+        self._lock = threading.Lock()
+
+    def acquire(self) -> C:
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("closed")
+            client = self._current
+            self._leases[id(client)] = self._leases.get(id(client), 0) + 1
+            return client
+
+    def release(self, client: C) -> bool:
+        """Give a lease back; True when the caller must now close ``client``."""
+        with self._lock:
+            left = self._leases[id(client)] - 1
+            if left:
+                self._leases[id(client)] = left
+                return False
+            del self._leases[id(client)]
+            if id(client) in self._retired:
+                self._retired.discard(id(client))
+                return True
+            return False
+
+    def retire(self, client: C) -> C | None:
+        """Stop handing ``client`` out; returns it if idle already (close it now)."""
+        with self._lock:
+            if self._make is None or self._closed or client is not self._current:
+                return None
+            self._current = self._make()
+            if id(client) in self._leases:
+                self._retired.add(id(client))
+                return None
+            return client
+
+    def close(self) -> C | None:
+        """Close for good: returns the current client to close (in-flight leases stay)."""
+        with self._lock:
+            if self._closed:
+                return None
+            self._closed = True
+            return self._current
+
+    @property
+    def is_closed(self) -> bool:
+        return self._closed
+
+
+class Session(Generic[C]):
+    """What copies of one client share: URL, token, pool and the server's version."""
+
+    def __init__(self, base_url: str, token: str | None, pool: Pool[C]) -> None:
         self.base_url = normalize_base_url(base_url)
-        self.token = token
-        self.max_retries = max_retries
-        self._own_client = http_client is None
-        self._client_options: dict[str, Any] = {"timeout": timeout, "verify": verify}
-        self._http = http_client or httpx.Client(**self._client_options)
+        if token is not None and not isinstance(token, str):
+            raise InvalidArgumentError("token must be a string or None")
+        self.token = token or None
+        self.pool = pool
+        self.server_version: str | None = None
 
-    def close(self) -> None:
-        self._http.close()
 
-    def request(
-        self,
-        method: str,
-        route: str,
-        *,
-        params: dict[str, Any] | None = None,
-        json_body: Any = None,
-        files: dict[str, Any] | None = None,
-        expect: Expect = "json",
-    ) -> Any:
-        """Send ``method route`` and return the decoded answer.
+class BaseTransport(Generic[C]):
+    """Settings, deadlines and retry decisions; no I/O."""
 
-        ``route`` starts at the API root (``/api/v2/models/``). ``expect`` says what
-        a success carries: JSON (decoded), bytes, or nothing (``None``).
-        """
-        method = method.upper()
-        headers = self._headers(method)
-        url = self.base_url + route
-        query = {k: _query_value(v) for k, v in (params or {}).items() if v is not None}
+    def __init__(self, session: Session[C], options: Options) -> None:
+        self.session = session
+        self.options = options
+
+    def secrets(self) -> tuple[str, ...]:
+        token = self.session.token
+        return (token,) if token else ()
+
+    def deadline(self) -> float | None:
+        total = self.options.total
+        return None if total is None else time.monotonic() + total
+
+    def attempt_timeout(self, deadline: float | None) -> httpx.Timeout | None:
+        """httpx's per-phase timeout for one attempt (what is left of the deadline)."""
+        if deadline is None:
+            timeout = self.options.timeout
+            return timeout if isinstance(timeout, httpx.Timeout) else None
+        return httpx.Timeout(max(deadline - time.monotonic(), 0.001))
+
+    def retry_delay(
+        self, call: Call, attempt: int, deadline: float | None, retry_after: str | None = None
+    ) -> float | None:
+        """Seconds to wait before the next attempt, or None: do not retry."""
+        if attempt >= self.options.max_retries or not is_retryable_method(call.method):
+            return None
+        delay = retry_delay(attempt, retry_after)
+        if deadline is not None and time.monotonic() + delay >= deadline:
+            return None
+        return delay
+
+    def should_retry_status(self, status: int) -> bool:
+        return status in RETRYABLE_STATUS
+
+    def url(self, call: Call) -> str:
+        return self.session.base_url + call.path
+
+    def take_token(self, response: httpx.Response) -> None:
+        refreshed = response.headers.get(REFRESHED_TOKEN_HEADER)
+        if refreshed:
+            self.session.token = refreshed
+
+    def finish(self, call: Call, response: httpx.Response, content: bytes, started: float) -> Any:
+        logger.debug(
+            "%s %s -> %s (%.1f ms)",
+            call.method,
+            call.path,
+            response.status_code,
+            (time.monotonic() - started) * 1000,
+        )
+        return answer_of(
+            call,
+            response.status_code,
+            response.headers.get("content-type", ""),
+            content,
+            self.secrets(),
+        )
+
+    def failure(self, call: Call, err: Exception) -> Exception:
+        return connection_error(call, err, self.secrets())
+
+    def closed_error(self, call: Call) -> APIConnectionError:
+        return APIConnectionError("the client has been closed", method=call.method, route=call.path)
+
+
+class CallTimeout(httpx.TimeoutException):
+    """The whole call took longer than the client's timeout."""
+
+
+def past(deadline: float | None) -> bool:
+    return deadline is not None and time.monotonic() > deadline
+
+
+class SyncTransport(BaseTransport[httpx.Client]):
+    """Sends calls with an ``httpx.Client``; sleeps between retries of reads."""
+
+    def send(self, call: Call) -> Any:
+        """Send ``call`` (retrying reads) and return its decoded answer."""
+        deadline = self.deadline()
         attempt = 0
         while True:
             started = time.monotonic()
             try:
-                response = self._http.request(
-                    method,
-                    url,
-                    params=query or None,
-                    json=json_body,
-                    files=files,
-                    headers=headers,
-                )
-            except httpx.TimeoutException as err:
-                if self._may_retry(method, attempt):
-                    attempt += 1
-                    continue
-                raise APITimeoutError(
-                    f"timed out ({type(err).__name__})", method=method, route=route
-                ) from err
+                response, content = self._exchange(call, deadline)
             except httpx.HTTPError as err:
-                if self._may_retry(method, attempt):
-                    attempt += 1
-                    continue
-                raise APIConnectionError(
-                    f"{type(err).__name__}: {_safe_message(err)}", method=method, route=route
-                ) from err
-            logger.debug(
-                "%s %s -> %s (%.1f ms)",
-                method,
-                route,
-                response.status_code,
-                (time.monotonic() - started) * 1000,
-            )
-            if response.status_code in RETRYABLE_STATUS and self._may_retry(
-                method, attempt, response.headers.get("Retry-After")
-            ):
-                attempt += 1
-                continue
-            return self._handle(method, route, response, expect)
+                delay = self.retry_delay(call, attempt, deadline)
+                if delay is None:
+                    raise self.failure(call, err) from err
+            else:
+                status = response.status_code
+                delay = None
+                if self.should_retry_status(status):
+                    retry_after = response.headers.get("Retry-After")
+                    delay = self.retry_delay(call, attempt, deadline, retry_after)
+                if delay is None:
+                    return self.finish(call, response, content, started)
+            time.sleep(delay)
+            attempt += 1
 
-    def _headers(self, method: str) -> dict[str, str]:
-        headers = {"Accept": "application/json"}
-        if self.token:
-            headers["Authorization"] = f"Bearer {self.token}"
-        if method == "DELETE":
-            # InvokeAI 6.14's gzip middleware turns an empty 204 into a 500.
-            headers["Accept-Encoding"] = "identity"
-        return headers
-
-    def _renew_pool(self) -> None:
-        """Drop pooled connections: a failing server often closes them behind us."""
-        if self._own_client:
-            self._http.close()
-            self._http = httpx.Client(**self._client_options)
-
-    def _may_retry(self, method: str, attempt: int, retry_after: str | None = None) -> bool:
-        if attempt >= self.max_retries or not is_retryable_method(method):
-            return False
-        time.sleep(retry_delay(attempt, retry_after))
-        return True
-
-    def _handle(self, method: str, route: str, response: httpx.Response, expect: Expect) -> Any:
-        refreshed = response.headers.get(REFRESHED_TOKEN_HEADER)
-        if refreshed:
-            self.token = refreshed
-        status = response.status_code
-        if status >= 500:
-            self._renew_pool()
-        if status >= 400:
-            body = _decode_error_body(response)
-            detail = body.get("detail", body) if isinstance(body, dict) else body
-            raise error_class_for_status(status)(
-                method=method, route=route, status_code=status, detail=detail, body=body
-            )
-        if expect == "nothing" or status == 204:
-            return None
-        if expect == "bytes":
-            return response.content
-        content_type = response.headers.get("content-type", "")
-        if "json" not in content_type:
-            raise UnexpectedResponseError(
-                f"expected JSON, got {content_type or 'no content type'} "
-                "(a wrong path, a proxy, or a server too old for this route)",
-                method=method,
-                route=route,
-                status_code=status,
-            )
+    def _exchange(self, call: Call, deadline: float | None) -> tuple[httpx.Response, bytes]:
+        pool = self.session.pool
         try:
-            return response.json()
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            raise UnexpectedResponseError(
-                f"broken JSON: {err}", method=method, route=route, status_code=status
-            ) from err
+            http = pool.acquire()
+        except RuntimeError:
+            raise self.closed_error(call) from None
+        try:
+            request = http.build_request(
+                call.method,
+                self.url(call),
+                params=call.query() or None,
+                json=call.json,
+                files=call.files,
+                headers=call.headers(self.session.token),
+                timeout=self.attempt_timeout(deadline) or httpx.USE_CLIENT_DEFAULT,
+            )
+            response = http.send(request, stream=True)
+            try:
+                chunks = []
+                for chunk in response.iter_bytes():
+                    chunks.append(chunk)
+                    if past(deadline):
+                        raise CallTimeout("the whole call took too long", request=request)
+            finally:
+                response.close()
+            self.take_token(response)
+            if response.status_code >= 500:
+                stale = pool.retire(http)
+                if stale is not None:
+                    stale.close()
+            return response, b"".join(chunks)
+        finally:
+            if pool.release(http):
+                http.close()
 
-
-def _query_value(value: Any) -> Any:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (list, tuple)):
-        return [str(item) for item in value]
-    return str(value)
-
-
-def _decode_error_body(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return response.text.strip()
-
-
-def _safe_message(err: httpx.HTTPError) -> str:
-    return _SECRET_QUERY.sub(r"\1***", str(err))
+    def close(self) -> None:
+        client = self.session.pool.close()
+        if client is not None:
+            client.close()

@@ -1,38 +1,43 @@
-"""The entry point: ``InvokeAIClient``."""
+"""The entry point: ``InvokeAIClient`` (its async twin is ``AsyncInvokeAIClient``)."""
 
 from __future__ import annotations
 
-import re
 from functools import cached_property
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
-from ._transport import Expect, Transport, redact_url
-from .errors import InvalidArgumentError, UnexpectedResponseError, UnsupportedByServerError
+from . import _base_client as base
+from ._base_client import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, NOT_GIVEN, BaseClient
+from ._core import Operation, check_version, parse_version
+from ._transport import Options, SyncTransport, Timeout
 
 if TYPE_CHECKING:
     from .dnn_model.dnn_model_repo import DnnModelRepository
 
 __all__ = ["InvokeAIClient", "parse_version"]
 
-DEFAULT_TIMEOUT = 60.0
-DEFAULT_MAX_RETRIES = 2
+T = TypeVar("T")
 
 
-class InvokeAIClient:
+class InvokeAIClient(BaseClient[SyncTransport]):
     """A connection to one InvokeAI server.
+
+    One client may be shared by threads: a failing request never breaks another
+    one in flight.
 
     Parameters
     ----------
-    base_url : str
-        The server's URL, with any reverse-proxy prefix (``https://host/invoke``).
-        A trailing ``/api/v1`` or ``/api/v2`` is dropped.
+    base_url : str, optional
+        The server's URL, with any reverse-proxy prefix (``https://host/invoke``);
+        a trailing ``/api/v1`` or ``/api/v2`` is dropped. Default: ``$INVOKEAI_URL``,
+        else ``http://127.0.0.1:9090``.
     token : str, optional
-        Bearer token for a multi-user server (see ``login``).
+        Bearer token for a multi-user server (see ``login``). Default: ``$INVOKEAI_TOKEN``.
     timeout : float or httpx.Timeout or None
-        Per-request timeout in seconds; ``None`` waits forever.
+        Seconds a whole call may take, retries included; ``None`` waits forever.
+        An ``httpx.Timeout`` sets httpx's per-phase timeouts instead.
     max_retries : int
         Retries of reads (GET) on connection errors and 502/503/504. Writes are
         never retried.
@@ -40,29 +45,22 @@ class InvokeAIClient:
         TLS verification, as in httpx.
     http_client : httpx.Client, optional
         A client of your own (proxies, custom transports); closed by ``close()``.
-        Its own timeout and TLS settings apply: ``timeout`` and ``verify`` are
-        not used then.
+        Its TLS settings apply, not ``verify``.
     """
 
     def __init__(
         self,
-        base_url: str = "http://127.0.0.1:9090",
+        base_url: str | None = None,
         *,
         token: str | None = None,
-        timeout: float | httpx.Timeout | None = DEFAULT_TIMEOUT,
+        timeout: Timeout = DEFAULT_TIMEOUT,
         max_retries: int = DEFAULT_MAX_RETRIES,
         verify: bool | str = True,
         http_client: httpx.Client | None = None,
     ) -> None:
-        self._transport = Transport(
-            base_url,
-            token=token,
-            timeout=timeout,
-            max_retries=max_retries,
-            verify=verify,
-            http_client=http_client,
-        )
-        self._server_version: str | None = None
+        options = Options(timeout=timeout, max_retries=max_retries)
+        session = base.make_session(base_url, token, options, http_client, httpx.Client, verify)
+        self._transport = SyncTransport(session, options)
 
     @classmethod
     def from_url(
@@ -70,26 +68,25 @@ class InvokeAIClient:
         url: str,
         *,
         token: str | None = None,
-        timeout: float | httpx.Timeout | None = DEFAULT_TIMEOUT,
+        timeout: Timeout = DEFAULT_TIMEOUT,
         max_retries: int = DEFAULT_MAX_RETRIES,
         verify: bool | str = True,
     ) -> InvokeAIClient:
         """A client for the server at ``url`` (e.g. ``http://127.0.0.1:9090``)."""
         return cls(url, token=token, timeout=timeout, max_retries=max_retries, verify=verify)
 
-    @property
-    def base_url(self) -> str:
-        """The server's root URL (with its path prefix, if any)."""
-        return self._transport.base_url
+    def with_options(
+        self, *, timeout: Timeout = NOT_GIVEN, max_retries: int = NOT_GIVEN
+    ) -> InvokeAIClient:
+        """A copy with another timeout or retry count, sharing this client's pool and token.
 
-    @property
-    def token(self) -> str | None:
-        """The bearer token in use; refreshed from the server's answers."""
-        return self._transport.token
-
-    @token.setter
-    def token(self, value: str | None) -> None:
-        self._transport.token = value
+        ``client.with_options(timeout=600).dnn_model_repo.convert_model(key)``.
+        Closing either closes both.
+        """
+        copy = object.__new__(type(self))
+        options = self._options_with(timeout, max_retries)
+        copy._transport = SyncTransport(self._transport.session, options)
+        return copy
 
     @cached_property
     def dnn_model_repo(self) -> DnnModelRepository:
@@ -100,18 +97,10 @@ class InvokeAIClient:
 
     def server_version(self) -> str:
         """The server's InvokeAI version, e.g. ``"6.14.2"`` (asked once per client)."""
-        if self._server_version is None:
-            payload = self._make_request("GET", "/app/version")
-            version = payload.get("version") if isinstance(payload, dict) else None
-            if not isinstance(version, str):
-                raise UnexpectedResponseError(
-                    f"no version in {payload!r}",
-                    method="GET",
-                    route="/api/v1/app/version",
-                    status_code=200,
-                )
-            self._server_version = version
-        return self._server_version
+        session = self._transport.session
+        if session.server_version is None:
+            session.server_version = self._execute(base.server_version())
+        return session.server_version
 
     def login(self, email: str, password: str, *, remember_me: bool = False) -> dict[str, Any]:
         """Log in to a multi-user server and keep its token for later calls.
@@ -120,28 +109,12 @@ class InvokeAIClient:
         not returned). Raises ``AuthenticationError`` for wrong credentials.
         Multi-user mode exists from InvokeAI 6.12 on.
         """
-        if not email or not password:
-            raise InvalidArgumentError("email and password must be non-empty")
-        self._require_version("6.12", "login")
-        payload = self._make_request(
-            "POST",
-            "/auth/login",
-            json={"email": email, "password": password, "remember_me": remember_me},
-        )
-        token = payload.get("token") if isinstance(payload, dict) else None
-        if not isinstance(token, str) or not token:
-            raise UnexpectedResponseError(
-                "the login answer holds no token",
-                method="POST",
-                route="/api/v1/auth/login",
-                status_code=200,
-            )
-        self._transport.token = token
-        user = payload.get("user")
-        return user if isinstance(user, dict) else {}
+        token, user = self._execute(base.login(email, password, remember_me))
+        self._transport.session.token = token
+        return user
 
     def close(self) -> None:
-        """Close the connection pool."""
+        """Close the connection pool (requests in flight finish first)."""
         self._transport.close()
 
     def __enter__(self) -> InvokeAIClient:
@@ -155,40 +128,29 @@ class InvokeAIClient:
     ) -> None:
         self.close()
 
-    def __repr__(self) -> str:
-        auth = ", token=***" if self.token else ""
-        return f"InvokeAIClient({redact_url(self.base_url)!r}{auth})"
-
     def _make_request(self, method: str, endpoint: str, **kwargs: Any) -> Any:
-        """Send a request to ``/api/v1{endpoint}`` and return the decoded answer."""
-        return self._request(method, "/api/v1" + endpoint, **kwargs)
+        """Send a request to ``/api/v1{endpoint}`` and return the decoded answer.
+
+        Takes ``params``, ``json``, ``files`` and ``expect`` (``"json"``,
+        ``"bytes"`` or ``"nothing"``).
+        """
+        return self._execute(base.raw_call(method, "/api/v1" + endpoint, kwargs))
 
     def _make_request_v2(self, method: str, endpoint: str, **kwargs: Any) -> Any:
         """Send a request to ``/api/v2{endpoint}`` and return the decoded answer."""
-        return self._request(method, "/api/v2" + endpoint, **kwargs)
+        return self._execute(base.raw_call(method, "/api/v2" + endpoint, kwargs))
 
-    def _request(
-        self,
-        method: str,
-        route: str,
-        *,
-        params: dict[str, Any] | None = None,
-        json: Any = None,
-        files: dict[str, Any] | None = None,
-        expect: Expect = "json",
-    ) -> Any:
-        return self._transport.request(
-            method, route, params=params, json_body=json, files=files, expect=expect
-        )
-
-    def _require_version(self, minimum: str, call: str) -> None:
-        """Raise ``UnsupportedByServerError`` if the server is older than ``minimum``."""
-        version = self.server_version()
-        if parse_version(version) < parse_version(minimum):
-            raise UnsupportedByServerError(call, server_version=version, minimum_version=minimum)
-
-
-def parse_version(version: str) -> tuple[int, ...]:
-    """``"6.14.2"`` -> ``(6, 14, 2)``; pre-release and local tags are ignored."""
-    numbers = re.findall(r"\d+", version.split("+", 1)[0])[:3]
-    return tuple(int(n) for n in numbers) + (0,) * (3 - len(numbers))
+    def _execute(self, operation: Operation[T]) -> T:
+        """Run an operation of the core: send each call it yields, return its result."""
+        try:
+            call = next(operation)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+        while True:
+            if call.route.since is not None:
+                check_version(call, self.server_version())
+            answer = self._transport.send(call)
+            try:
+                call = operation.send(answer)
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]

@@ -16,16 +16,22 @@ Every failure of a public call reaches the caller as one of these::
     │   ├── UnprocessableEntityError (422)
     │   ├── FailedDependencyError (424)
     │   ├── ServerError (5xx)
-    │   └── InstallStartError: the server refused to start an install
+    │   └── InstallStartError: the server refused to start an install; also an
+    │       instance of its status's class (a 409 is a ConflictError too)
     ├── UnexpectedResponseError: an answer we cannot read (HTML, broken JSON, wrong shape)
     ├── UnsupportedByServerError: the server's version lacks the route
     └── InstallJobError: an install job did not end well
         ├── InstallJobFailedError (status ``error``)
         ├── InstallJobCancelledError (status ``cancelled``)
-        └── InstallJobTimeoutError (also a TimeoutError): ``wait()`` ran out of time
+        ├── InstallJobTimeoutError (also a TimeoutError): ``wait()`` ran out of time
+        └── InstallJobLostError: the server no longer has the job (pruned, restarted)
+
+A list answer with a record that does not fit its model warns with
+``ResponseShapeWarning`` and keeps the record's raw values.
 
 Messages name the HTTP method and the route (never the query string, which may hold
-an access token) and the server's ``detail``.
+an access token) and the server's ``detail``, with any token the request carried
+masked as ``***``.
 """
 
 from __future__ import annotations
@@ -46,12 +52,14 @@ __all__ = [
     "InstallJobCancelledError",
     "InstallJobError",
     "InstallJobFailedError",
+    "InstallJobLostError",
     "InstallJobTimeoutError",
     "InstallStartError",
     "InvalidArgumentError",
     "InvokeAIError",
     "NotFoundError",
     "PermissionDeniedError",
+    "ResponseShapeWarning",
     "ServerError",
     "UnexpectedResponseError",
     "UnprocessableEntityError",
@@ -144,7 +152,30 @@ class ServerError(APIError):
 
 
 class InstallStartError(APIError):
-    """The server refused to start an install (for example, a path it does not have)."""
+    """The server refused to start an install (for example, a path it does not have).
+
+    Raised as a subclass that is also the status's own class: a 409 is both an
+    ``InstallStartError`` and a ``ConflictError``.
+    """
+
+
+class InstallSourceConflictError(InstallStartError, ConflictError):
+    """409: the server refused the source (often a path it does not have)."""
+
+
+class InstallSourceUnsupportedError(InstallStartError, UnsupportedMediaTypeError):
+    """415: the server cannot install from this kind of source."""
+
+
+class InstallSourceUnavailableError(InstallStartError, FailedDependencyError):
+    """424: the server could not reach the source (often the Hugging Face hub)."""
+
+
+INSTALL_START_ERRORS: dict[int, type[APIError]] = {
+    409: InstallSourceConflictError,
+    415: InstallSourceUnsupportedError,
+    424: InstallSourceUnavailableError,
+}
 
 
 class UnexpectedResponseError(InvokeAIError):
@@ -187,6 +218,15 @@ class InstallJobCancelledError(InstallJobError):
 
 class InstallJobTimeoutError(InstallJobError, TimeoutError):
     """``wait()`` gave up before the job ended."""
+
+
+class InstallJobLostError(InstallJobError):
+    """The server no longer has this job: it was pruned, or the server restarted
+    (job ids then start again at 0, so another job may hold the same id)."""
+
+
+class ResponseShapeWarning(UserWarning):
+    """A record in a list answer did not fit its model; it was kept with raw values."""
 
 
 _STATUS_ERRORS: dict[int, type[APIError]] = {

@@ -22,6 +22,7 @@ from invokeai_py_client.dnn_model import (
     ModelInstJobInfo,
 )
 from invokeai_py_client.errors import (
+    InstallJobLostError,
     InstallJobCancelledError,
     InstallJobError,
     InstallJobFailedError,
@@ -91,18 +92,34 @@ def test_refresh_fetches_the_job(repo: DnnModelRepository, router: respx.MockRou
     assert route.call_count == 1
 
 
-def test_refresh_of_a_forgotten_job_raises_not_found(
+def test_refresh_of_a_forgotten_job_raises_lost(
     repo: DnnModelRepository, router: respx.MockRouter
 ) -> None:
-    fixture = load_fixture("install_job_404")
-    handle = ModelInstJobHandle(
-        repo, ModelInstJobInfo.model_validate({**body("install_201_inplace"), "id": UNKNOWN_JOB_ID})
-    )
+    last = ModelInstJobInfo.model_validate({**body("install_201_inplace"), "id": UNKNOWN_JOB_ID})
+    handle = ModelInstJobHandle(repo, last)
     replay(router, "install_job_404")
-    with pytest.raises(NotFoundError) as caught:
+    with pytest.raises(InstallJobLostError, match="no longer has install job") as caught:
         handle.refresh()
-    assert caught.value.route == fixture["request"]["path"]
-    assert caught.value.detail == fixture["body"]["detail"]
+    assert caught.value.info is last
+    with pytest.raises(InstallJobLostError):
+        handle.wait(timeout=5, poll_interval=0.01)
+
+
+def test_a_job_that_is_not_ours_after_a_restart_is_noticed(
+    repo: DnnModelRepository, router: respx.MockRouter
+) -> None:
+    """Job ids restart at 0 with the server: the same id may now be another install."""
+    ours = handle_from(repo, "install_201_url_slow")
+    theirs = {**body("install_job_completed_inplace"), "id": ours.id}
+    router.get(f"{V2}/install/{ours.id}").respond(json=theirs)
+    cancel = router.delete(f"{V2}/install/{ours.id}")
+    with pytest.raises(InstallJobLostError, match="another job"):
+        ours.wait(timeout=5, poll_interval=0.01)
+    with pytest.raises(InstallJobLostError):
+        ours.refresh()
+    assert ours.cancel() is False
+    assert cancel.call_count == 0
+    assert ours.info.status == "downloading"
 
 
 @pytest.mark.parametrize("version", versions_with("install_job_completed_inplace"))
@@ -300,7 +317,7 @@ def test_cancel(repo: DnnModelRepository, router: respx.MockRouter) -> None:
     route, fixture = replay(router, "install_cancel")
     assert fixture["status"] == 201 and fixture["body"] is None
     handle = handle_from(repo, "install_201_url_slow")
-    job_route(router, handle.id, "install_job_downloading")
+    job_route(router, handle.id, "install_job_downloading", "install_job_downloading")
     assert handle.cancel() is True
     assert route.call_count == 1
     assert route.calls.last.request.url.path == f"{V2}/install/{handle.id}"
@@ -352,14 +369,10 @@ def test_pause_unknown_job_raises(repo: DnnModelRepository, router: respx.MockRo
     handle = ModelInstJobHandle(
         repo, ModelInstJobInfo.model_validate({**body("install_201_inplace"), "id": UNKNOWN_JOB_ID})
     )
-    with pytest.raises(UnsupportedMediaTypeError) as caught:
+    assert fixture["body"]["detail"] == f"No job with id {UNKNOWN_JOB_ID} known"
+    with pytest.raises(InstallJobLostError, match="no longer has install job"):
         handle.pause()
-    assert caught.value.status_code == 415
-    assert (
-        caught.value.detail == fixture["body"]["detail"] == f"No job with id {UNKNOWN_JOB_ID} known"
-    )
-    assert caught.value.route == fixture["request"]["path"]
-    assert caught.value.method == "POST"
+    assert repo.pause_install_job(UNKNOWN_JOB_ID) is None
 
 
 def test_restart_failed(repo: DnnModelRepository, router: respx.MockRouter) -> None:
@@ -382,7 +395,7 @@ def test_job_actions_need_6_12(
     with pytest.raises(UnsupportedByServerError) as caught:
         getattr(handle, action)()
     err = caught.value
-    assert err.call == action
+    assert err.call == f"{action}_install_job"
     assert (err.server_version, err.minimum_version) == (OLD_VERSION, "6.12")
     assert action in str(err) and "6.12" in str(err) and OLD_VERSION in str(err)
     assert catch_all.call_count == 0

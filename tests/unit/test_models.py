@@ -244,12 +244,32 @@ def test_config_sends_only_what_was_set() -> None:
     assert ModelInstallConfig().to_record_changes() == {}
 
 
-def test_config_passes_unknown_keys_through() -> None:
+def test_config_refuses_unknown_keys_with_a_hint() -> None:
+    for make in (
+        lambda: ModelInstallConfig.model_validate({"nmae": "x"}),
+        lambda: ModelInstallConfig(nmae="x"),
+    ):
+        with pytest.raises(InvalidArgumentError, match="'nmae' \\(did you mean 'name'\\?\\)"):
+            make()
+    with pytest.raises(InvalidArgumentError, match="extra="):
+        ModelInstallConfig.model_validate({"brand_new": 1})
+
+
+def test_config_passes_extra_fields_through() -> None:
     config = ModelInstallConfig.model_validate(
-        {"name": "n", "brand_new": 1, "extra": {"other": 2}, "type": "lora"}
+        {"name": "n", "extra": {"other": 2, "brand_new": 1}, "type": "lora"}
     )
     assert config.extra == {"other": 2, "brand_new": 1}
     assert config.to_record_changes() == {"name": "n", "type": "lora", "other": 2, "brand_new": 1}
+
+
+def test_config_wrong_type_is_one_clear_message() -> None:
+    with pytest.raises(InvalidArgumentError) as caught:
+        ModelInstallConfig.model_validate({"name": 5})
+    message = str(caught.value)
+    assert message == "invalid install config: name: Input should be a valid string (got 5)"
+    with pytest.raises(InvalidArgumentError, match="not list"):
+        ModelInstallConfig.model_validate(["name"])
 
 
 def test_info_given_back_with_source_info_still_loses_tokens() -> None:

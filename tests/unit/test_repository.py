@@ -981,13 +981,21 @@ def test_list_orphaned_models_empty(router: respx.MockRouter, repo: DnnModelRepo
 
 
 def test_delete_orphaned_models(router: respx.MockRouter, repo: DnnModelRepository) -> None:
+    """Only what the server lists as orphaned now is sent: its route deletes any path."""
+    _, listing = replay(router, "orphaned_list")
     route, fixture = replay(router, "orphaned_delete")
-    paths = fixture["request"]["json"]["paths"]
-    result = repo.delete_orphaned_models(paths)
-    assert isinstance(result, OrphanDeleteResult)
-    assert sent_json(route) == {"paths": paths}
-    assert result.deleted == ["capture-orphan"]
-    assert result.errors == {"capture-no-such-orphan": "error: path does not exist"}
+    assert fixture["request"]["json"]["paths"] == ["capture-orphan", "capture-no-such-orphan"]
+    orphan = listing["body"][0]
+    for given in (["capture-orphan"], [orphan["absolute_path"]], repo.list_orphaned_models()):
+        result = repo.delete_orphaned_models(given)
+        assert isinstance(result, OrphanDeleteResult)
+        assert sent_json(route) == {"paths": ["capture-orphan"]}
+        assert result.deleted == ["capture-orphan"]
+    sent = route.call_count
+    for bad in (["capture-orphan", "capture-no-such-orphan"], ["."], [""], ["../etc"]):
+        with pytest.raises(InvalidArgumentError):
+            repo.delete_orphaned_models(bad)
+    assert route.call_count == sent
 
 
 # -- cover images ------------------------------------------------------------------------------

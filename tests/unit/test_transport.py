@@ -240,10 +240,14 @@ def test_empty_error_body_says_no_detail(client: InvokeAIClient) -> None:
 @respx.mock
 def test_server_error_renews_the_connection_pool(client: InvokeAIClient) -> None:
     respx.post(f"{BASE}/api/v2/models/empty_model_cache").respond(500, text="boom")
-    before = client._transport._http
+    pool = client._transport.session.pool
+    before = pool.acquire()
+    pool.release(before)
     with pytest.raises(ServerError):
         client.dnn_model_repo.empty_model_cache()
-    assert client._transport._http is not before and before.is_closed
+    after = pool.acquire()
+    pool.release(after)
+    assert after is not before and before.is_closed
     respx.get(MODELS).respond(json={"models": []})
     assert client.dnn_model_repo.list_models() == []
 
@@ -255,7 +259,8 @@ def test_own_http_client_is_kept_after_server_error() -> None:
     respx.get(MODELS).respond(503)
     with pytest.raises(ServerError):
         client.dnn_model_repo.list_models()
-    assert client._transport._http is own and not own.is_closed
+    pool = client._transport.session.pool
+    assert pool.acquire() is own and not own.is_closed
 
 
 @respx.mock
@@ -278,8 +283,11 @@ def test_broken_json_is_unexpected(client: InvokeAIClient) -> None:
 
 @respx.mock
 def test_wrong_shape_is_unexpected_not_pydantic(client: InvokeAIClient) -> None:
-    respx.get(MODELS).respond(json={"models": [{"key": 1}]})
+    respx.get(f"{BASE}/api/v2/models/i/k1").respond(json={"key": 1})
     with pytest.raises(UnexpectedResponseError, match="does not fit"):
+        client.dnn_model_repo.get_model_by_key("k1")
+    respx.get(MODELS).respond(json={"models": ["not a record"]})
+    with pytest.raises(UnexpectedResponseError, match="not a DnnModel record"):
         client.dnn_model_repo.list_models()
 
 
@@ -407,4 +415,4 @@ def test_version_answer_without_version_is_unexpected(client: InvokeAIClient) ->
 def test_context_manager_closes() -> None:
     with InvokeAIClient.from_url(BASE) as client:
         assert client.base_url == BASE
-    assert client._transport._http.is_closed
+    assert client._transport.session.pool.is_closed

@@ -1,31 +1,74 @@
-"""Models on an InvokeAI server: records, install jobs, and the repository."""
+"""Models on an InvokeAI server: records, install jobs, and the repositories.
 
-from .dnn_model_models import (
-    BulkDeleteResult,
-    BulkFailure,
-    BulkReidentifyResult,
-    DownloadPart,
-    FoundModel,
-    HFLoginStatus,
-    HFRepoFiles,
-    HFTokenStatus,
-    InstallJobErrorInfo,
-    InstallJobStatus,
-    ModelInstallConfig,
-    ModelInstJobInfo,
-    ModelManagerStats,
-    ModelRecordChanges,
-    OrphanDeleteResult,
-    OrphanedModel,
-    StarterBundle,
-    StarterModel,
-    StarterModelCatalog,
-)
-from .dnn_model_repo import DnnModelRepository
-from .dnn_model_types import BaseDnnModelType, DnnModel, DnnModelFormat, DnnModelType
-from .install_job import ModelInstJobHandle
+Names are imported on first use: the sync repository never loads the async one.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .async_dnn_model_repo import AsyncDnnModelRepository
+    from .async_install_job import AsyncModelInstJobHandle
+    from .dnn_model_models import (
+        BulkDeleteResult,
+        BulkFailure,
+        BulkReidentifyResult,
+        DownloadPart,
+        FoundModel,
+        HFLoginStatus,
+        HFRepoFiles,
+        HFTokenStatus,
+        InstallJobErrorInfo,
+        InstallJobStatus,
+        ModelInstallConfig,
+        ModelInstJobInfo,
+        ModelManagerStats,
+        ModelRecordChanges,
+        OrphanDeleteResult,
+        OrphanedModel,
+        StarterBundle,
+        StarterModel,
+        StarterModelCatalog,
+    )
+    from .dnn_model_repo import DnnModelRepository
+    from .dnn_model_types import BaseDnnModelType, DnnModel, DnnModelFormat, DnnModelType
+    from .install_job import ModelInstJobHandle
+
+_LAZY = {
+    "AsyncDnnModelRepository": ".async_dnn_model_repo",
+    "AsyncModelInstJobHandle": ".async_install_job",
+    "BaseDnnModelType": ".dnn_model_types",
+    "BulkDeleteResult": ".dnn_model_models",
+    "BulkFailure": ".dnn_model_models",
+    "BulkReidentifyResult": ".dnn_model_models",
+    "DnnModel": ".dnn_model_types",
+    "DnnModelFormat": ".dnn_model_types",
+    "DnnModelRepository": ".dnn_model_repo",
+    "DnnModelType": ".dnn_model_types",
+    "DownloadPart": ".dnn_model_models",
+    "FoundModel": ".dnn_model_models",
+    "HFLoginStatus": ".dnn_model_models",
+    "HFRepoFiles": ".dnn_model_models",
+    "HFTokenStatus": ".dnn_model_models",
+    "InstallJobErrorInfo": ".dnn_model_models",
+    "InstallJobStatus": ".dnn_model_models",
+    "ModelInstJobHandle": ".install_job",
+    "ModelInstJobInfo": ".dnn_model_models",
+    "ModelInstallConfig": ".dnn_model_models",
+    "ModelManagerStats": ".dnn_model_models",
+    "ModelRecordChanges": ".dnn_model_models",
+    "OrphanDeleteResult": ".dnn_model_models",
+    "OrphanedModel": ".dnn_model_models",
+    "StarterBundle": ".dnn_model_models",
+    "StarterModel": ".dnn_model_models",
+    "StarterModelCatalog": ".dnn_model_models",
+}
 
 __all__ = [
+    "AsyncDnnModelRepository",
+    "AsyncModelInstJobHandle",
     "BaseDnnModelType",
     "BulkDeleteResult",
     "BulkFailure",
@@ -52,3 +95,16 @@ __all__ = [
     "StarterModel",
     "StarterModelCatalog",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

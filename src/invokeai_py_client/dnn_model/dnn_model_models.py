@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, computed_field, model_validator
 
+from .._parsing import without_secrets
 from ..errors import InvalidArgumentError
 from ._base import ApiModel, OpenStrEnum
 from .dnn_model_types import BaseDnnModelType, DnnModel, DnnModelFormat, DnnModelType
@@ -34,6 +37,7 @@ __all__ = [
 ]
 
 MB = 2**20
+MAX_UNFINISHED_PROGRESS = 0.99
 
 
 class InstallJobStatus(OpenStrEnum):
@@ -72,15 +76,6 @@ class InstallJobStatus(OpenStrEnum):
 
 
 _TERMINAL = frozenset({"completed", "error", "cancelled"})
-_SECRET_KEYS = frozenset({"access_token"})
-
-
-def _without_secrets(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _without_secrets(v) for k, v in value.items() if k not in _SECRET_KEYS}
-    if isinstance(value, list):
-        return [_without_secrets(v) for v in value]
-    return value
 
 
 def _source_text(source: Any) -> str | None:
@@ -154,7 +149,7 @@ class ModelInstJobInfo(ApiModel):
     def _from_server(cls, data: Any) -> Any:
         if not isinstance(data, dict):
             return data
-        data = _without_secrets(data)
+        data = without_secrets(data)
         if "source_info" in data:
             return data
         source = data.get("source")
@@ -177,11 +172,15 @@ class ModelInstJobInfo(ApiModel):
     @computed_field  # type: ignore[prop-decorator]
     @property
     def progress(self) -> float | None:
-        """0.0-1.0 from bytes over total bytes; 1.0 once completed; None if unknown."""
+        """0.0-1.0 from bytes over total bytes; None if unknown.
+
+        1.0 only once completed: a job still running (probing, moving, registering
+        after its bytes are in) stays at 0.99 at most.
+        """
         if self.status.is_success:
             return 1.0
         if self.total_bytes > 0:
-            return min(self.bytes / self.total_bytes, 1.0)
+            return min(self.bytes / self.total_bytes, MAX_UNFINISHED_PROGRESS)
         return None
 
     @property
@@ -317,17 +316,33 @@ class ModelInstallConfig(BaseModel):
     """Overrides for an install, or the changes of an update (``ModelRecordChanges``).
 
     Every field is optional; only the fields you set are sent (set one to None to
-    clear it on update). Keys this class does not know go to ``extra`` and are
-    sent as they are.
+    clear it on update). A key this class does not know is refused, with the
+    nearest known one suggested; pass a field only a newer server knows in
+    ``extra`` (``ModelInstallConfig(extra={"new_field": 1})``), which is sent as it is.
     """
 
     model_config = ConfigDict(extra="forbid", defer_build=True)
 
     def __init__(self, **data: Any) -> None:
+        _refuse_unknown_keys(data, set(type(self).model_fields))
         try:
             super().__init__(**data)
         except ValidationError as err:
-            raise InvalidArgumentError(f"invalid install config: {err}") from err
+            raise InvalidArgumentError(f"invalid install config: {_problems(err)}") from err
+
+    @classmethod
+    def model_validate(cls, obj: Any, *args: Any, **kwargs: Any) -> ModelInstallConfig:
+        """A config from a mapping of its fields (or a config, returned as it is)."""
+        if isinstance(obj, cls):
+            return obj
+        if not isinstance(obj, Mapping):
+            raise InvalidArgumentError(
+                f"a config is a ModelInstallConfig or a dict, not {type(obj).__name__}"
+            )
+        keys = [k for k in obj if not isinstance(k, str)]
+        if keys:
+            raise InvalidArgumentError(f"config keys must be strings, not {keys[0]!r}")
+        return cls(**dict(obj))
 
     name: str | None = None
     description: str | None = None
@@ -354,23 +369,33 @@ class ModelInstallConfig(BaseModel):
     capabilities: dict[str, Any] | None = None
     extra: dict[str, Any] = Field(default_factory=dict)
 
-    @model_validator(mode="before")
-    @classmethod
-    def _collect_unknown(cls, data: Any) -> Any:
-        if not isinstance(data, dict):
-            return data
-        unknown = {k: v for k, v in data.items() if k not in cls.model_fields}
-        if not unknown:
-            return data
-        known = {k: v for k, v in data.items() if k in cls.model_fields}
-        known["extra"] = {**known.get("extra", {}), **unknown}
-        return known
-
     def to_record_changes(self) -> dict[str, Any]:
         """The JSON body the server expects: the fields set, plus ``extra``."""
         body = self.model_dump(mode="json", exclude_unset=True, exclude={"extra"})
         body.update(self.extra)
         return body
+
+
+def _refuse_unknown_keys(data: Mapping[str, Any], known: set[str]) -> None:
+    unknown = sorted(k for k in data if k not in known)
+    if not unknown:
+        return
+    hints = []
+    for key in unknown:
+        close = difflib.get_close_matches(key, sorted(known - {"extra"}), n=1, cutoff=0.6)
+        hints.append(f"{key!r} (did you mean {close[0]!r}?)" if close else repr(key))
+    raise InvalidArgumentError(
+        f"unknown install config field(s): {', '.join(hints)}; a field only a newer "
+        "server knows goes in extra={...}"
+    )
+
+
+def _problems(err: ValidationError) -> str:
+    parts = []
+    for problem in err.errors():
+        where = ".".join(str(p) for p in problem.get("loc", ())) or "value"
+        parts.append(f"{where}: {problem['msg']} (got {problem.get('input')!r})")
+    return "; ".join(parts)
 
 
 ModelRecordChanges = ModelInstallConfig

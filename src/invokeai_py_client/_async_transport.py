@@ -1,0 +1,81 @@
+"""``AsyncTransport``: the twin of ``SyncTransport`` with awaits (see ``_transport``)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import httpx
+
+from ._core import Call
+from ._transport import BaseTransport, CallTimeout, past
+
+__all__ = ["AsyncTransport"]
+
+
+class AsyncTransport(BaseTransport[httpx.AsyncClient]):
+    """Sends calls with an ``httpx.AsyncClient``; sleeps between retries of reads."""
+
+    async def send(self, call: Call) -> Any:
+        """Send ``call`` (retrying reads) and return its decoded answer."""
+        deadline = self.deadline()
+        attempt = 0
+        while True:
+            started = time.monotonic()
+            try:
+                response, content = await self._exchange(call, deadline)
+            except httpx.HTTPError as err:
+                delay = self.retry_delay(call, attempt, deadline)
+                if delay is None:
+                    raise self.failure(call, err) from err
+            else:
+                status = response.status_code
+                delay = None
+                if self.should_retry_status(status):
+                    retry_after = response.headers.get("Retry-After")
+                    delay = self.retry_delay(call, attempt, deadline, retry_after)
+                if delay is None:
+                    return self.finish(call, response, content, started)
+            await asyncio.sleep(delay)
+            attempt += 1
+
+    async def _exchange(self, call: Call, deadline: float | None) -> tuple[httpx.Response, bytes]:
+        pool = self.session.pool
+        try:
+            http = pool.acquire()
+        except RuntimeError:
+            raise self.closed_error(call) from None
+        try:
+            request = http.build_request(
+                call.method,
+                self.url(call),
+                params=call.query() or None,
+                json=call.json,
+                files=call.files,
+                headers=call.headers(self.session.token),
+                timeout=self.attempt_timeout(deadline) or httpx.USE_CLIENT_DEFAULT,
+            )
+            response = await http.send(request, stream=True)
+            try:
+                chunks = []
+                async for chunk in response.aiter_bytes():
+                    chunks.append(chunk)
+                    if past(deadline):
+                        raise CallTimeout("the whole call took too long", request=request)
+            finally:
+                await response.aclose()
+            self.take_token(response)
+            if response.status_code >= 500:
+                stale = pool.retire(http)
+                if stale is not None:
+                    await stale.aclose()
+            return response, b"".join(chunks)
+        finally:
+            if pool.release(http):
+                await http.aclose()
+
+    async def close(self) -> None:
+        client = self.session.pool.close()
+        if client is not None:
+            await client.aclose()

@@ -1,0 +1,108 @@
+"""What the sync and the async install-job handles share: state, identity, checks."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from ..errors import (
+    InstallJobCancelledError,
+    InstallJobFailedError,
+    InstallJobLostError,
+    InstallJobTimeoutError,
+    InvalidArgumentError,
+)
+from .dnn_model_models import InstallJobStatus, ModelInstJobInfo
+
+__all__ = ["JobHandleBase"]
+
+
+def _identity(info: ModelInstJobInfo) -> tuple[Any, ...]:
+    """What tells one job from another that got the same id after a server restart."""
+    return (info.source, info.inplace)
+
+
+class JobHandleBase:
+    """State of a handle on one install job; ``_apply`` is the only way it changes."""
+
+    def __init__(self, repo: Any, info: ModelInstJobInfo) -> None:
+        if not isinstance(info, ModelInstJobInfo):
+            raise InvalidArgumentError("info must be a ModelInstJobInfo")
+        self._repo = repo
+        self._info = info
+        self._identity = _identity(info)
+
+    @property
+    def id(self) -> int:
+        """The server's job id."""
+        return self._info.id
+
+    @property
+    def info(self) -> ModelInstJobInfo:
+        """The last state fetched (no request)."""
+        return self._info
+
+    def _apply(self, info: ModelInstJobInfo | None) -> ModelInstJobInfo:
+        """Take a new state of the job (from a poll today, from pushed events next).
+
+        Raises ``InstallJobLostError`` when the server no longer has the job, or when
+        the state is another job's that got the same id after a server restart.
+        """
+        last = self._info
+        if info is None:
+            raise InstallJobLostError(
+                f"the server no longer has install job {last.id} ({last.source}): "
+                "it was pruned, or the server restarted",
+                last,
+            )
+        if _identity(info) != self._identity:
+            raise InstallJobLostError(
+                f"install job {last.id} ({last.source}) is gone: the server restarted and "
+                f"now runs another job under that id ({info.source})",
+                last,
+            )
+        self._info = info
+        return info
+
+    def _owns(self, info: ModelInstJobInfo | None) -> bool:
+        """Whether ``info`` is this job's state (not None, not another job's)."""
+        return info is not None and _identity(info) == self._identity
+
+    def _raise_for(self, info: ModelInstJobInfo) -> ModelInstJobInfo:
+        if info.status == InstallJobStatus.ERROR:
+            raise InstallJobFailedError(info.describe(), info)
+        if info.status == InstallJobStatus.CANCELLED:
+            raise InstallJobCancelledError(info.describe(), info)
+        return info
+
+    def __repr__(self) -> str:
+        info = self._info
+        return f"<{type(self).__name__} id={info.id} status={info.status} source={info.source!r}>"
+
+
+class WaitClock:
+    """The deadline of one ``wait()``: checked arguments, the next sleep, the timeout."""
+
+    def __init__(self, timeout: Any, poll_interval: Any) -> None:
+        if timeout is not None and (
+            isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout < 0
+        ):
+            raise InvalidArgumentError(f"timeout must be seconds >= 0 or None, not {timeout!r}")
+        if isinstance(poll_interval, bool) or not isinstance(poll_interval, (int, float)):
+            raise InvalidArgumentError(f"poll_interval must be seconds, not {poll_interval!r}")
+        if not poll_interval > 0:
+            raise InvalidArgumentError("poll_interval must be more than 0")
+        self.timeout = timeout
+        self.poll_interval = float(poll_interval)
+        self.deadline = None if timeout is None else time.monotonic() + timeout
+
+    def next_sleep(self, info: ModelInstJobInfo) -> float:
+        """Seconds to sleep before the next poll; raises once the deadline has passed."""
+        if self.deadline is None:
+            return self.poll_interval
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise InstallJobTimeoutError(
+                f"{info.describe()} - still not done after {self.timeout:g} s", info
+            )
+        return min(self.poll_interval, left)

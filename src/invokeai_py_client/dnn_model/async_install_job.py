@@ -1,0 +1,113 @@
+"""``AsyncModelInstJobHandle``: the twin of ``ModelInstJobHandle`` for asyncio."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+from ._job_base import JobHandleBase, WaitClock
+from .dnn_model_models import InstallJobStatus, ModelInstJobInfo
+
+if TYPE_CHECKING:
+    from .async_dnn_model_repo import AsyncDnnModelRepository
+
+__all__ = ["AsyncModelInstJobHandle"]
+
+
+class AsyncModelInstJobHandle(JobHandleBase):
+    """A handle on one install job, for asyncio: ``ModelInstJobHandle``'s methods as
+    coroutines (``await job.wait()``); ``id`` and ``info`` are plain properties.
+
+    Get handles from ``AsyncDnnModelRepository.install_model`` and friends.
+    """
+
+    _repo: AsyncDnnModelRepository
+
+    async def refresh(self) -> ModelInstJobInfo:
+        """Fetch the job's state from the server and return it.
+
+        Raises ``InstallJobLostError`` if the server no longer has the job (pruned,
+        or restarted: then another job may hold the same id, and that is noticed).
+        """
+        return self._apply(await self._repo.get_install_job_info(self.id))
+
+    async def status(self) -> InstallJobStatus:
+        """The job's status, fetched unless already terminal."""
+        return (await self._current()).status
+
+    async def progress(self) -> float | None:
+        """0.0-1.0, 1.0 only once completed; None when the size is unknown."""
+        return (await self._current()).progress
+
+    async def is_done(self) -> bool:
+        """The job has ended: completed, error or cancelled."""
+        return (await self._current()).is_terminal
+
+    async def is_failed(self) -> bool:
+        """The job ended in error or was cancelled."""
+        return (await self._current()).is_failure
+
+    async def cancel(self) -> bool:
+        """Cancel the job; False if it has already ended or the server forgot it.
+
+        A job that has ended is left alone (the server would mark even a
+        completed job ``cancelled``). The job may take a moment to reach
+        ``cancelled``: ``wait()`` for it.
+        """
+        if not self._info.is_terminal:
+            info = await self._repo.get_install_job_info(self.id)
+            if not self._owns(info):
+                return False
+            self._apply(info)
+        if self._info.is_terminal:
+            return False
+        return bool(await self._repo.cancel_install_job(self.id))
+
+    async def pause(self) -> ModelInstJobInfo:
+        """Pause a downloading job (InvokeAI 6.12+)."""
+        return self._apply(await self._repo.pause_install_job(self.id))
+
+    async def resume(self) -> ModelInstJobInfo:
+        """Resume a paused job (InvokeAI 6.12+)."""
+        return self._apply(await self._repo.resume_install_job(self.id))
+
+    async def restart_failed(self) -> ModelInstJobInfo:
+        """Restart the failed downloads of the job (InvokeAI 6.12+)."""
+        return self._apply(await self._repo.restart_failed_install_job(self.id))
+
+    async def wait(
+        self, timeout: float | None = 600.0, poll_interval: float = 2.0
+    ) -> ModelInstJobInfo:
+        """Poll until the job ends and return its final state, success or failure.
+
+        Parameters
+        ----------
+        timeout : float or None
+            Seconds to wait at most; None waits forever.
+        poll_interval : float
+            Seconds between polls.
+
+        Raises
+        ------
+        InstallJobTimeoutError
+            The job had not ended in time; ``.info`` holds its last state.
+        InstallJobLostError
+            The server no longer has the job.
+        """
+        clock = WaitClock(timeout, poll_interval)
+        info = await self._current()
+        while not info.is_terminal:
+            await asyncio.sleep(clock.next_sleep(info))
+            info = await self.refresh()
+        return info
+
+    async def raise_for_status(self) -> ModelInstJobInfo:
+        """Raise if the job failed or was cancelled; otherwise return its state.
+
+        Does not wait: a job still running is returned as it is, so call
+        ``wait()`` first.
+        """
+        return self._raise_for(await self._current())
+
+    async def _current(self) -> ModelInstJobInfo:
+        return self._info if self._info.is_terminal else await self.refresh()
