@@ -85,7 +85,7 @@ class WaitClock:
 
     def __init__(self, timeout: Any, poll_interval: Any) -> None:
         if timeout is not None and (
-            isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout < 0
+            isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout >= 0
         ):
             raise InvalidArgumentError(f"timeout must be seconds >= 0 or None, not {timeout!r}")
         if isinstance(poll_interval, bool) or not isinstance(poll_interval, (int, float)):

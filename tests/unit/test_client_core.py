@@ -1,0 +1,267 @@
+"""Entry points, options, errors where users look, tolerant lists, secrets, the pool."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import warnings
+from typing import Any
+
+import httpx
+import pytest
+import respx
+
+import invokeai_py_client
+from invokeai_py_client import AsyncInvokeAIClient, InvokeAIClient
+from invokeai_py_client._transport import Pool
+from invokeai_py_client.dnn_model import DnnModel, InstallJobStatus, ModelInstJobInfo
+from invokeai_py_client.errors import (
+    ConflictError,
+    FailedDependencyError,
+    InstallStartError,
+    ResponseShapeWarning,
+    UnsupportedMediaTypeError,
+)
+from tests.unit.conftest import BASE_URL, V2, body, load_fixture, replay, response_from
+
+SECRET = "tok-SECRET-9a8b7c"
+
+
+# -- entry ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cls", [InvokeAIClient, AsyncInvokeAIClient])
+def test_reads_url_and_token_from_the_environment(
+    cls: type[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("INVOKEAI_URL", "http://env-host:1234/api/v1")
+    monkeypatch.setenv("INVOKEAI_TOKEN", SECRET)
+    client = cls()
+    assert client.base_url == "http://env-host:1234"
+    assert client.token == SECRET
+    assert SECRET not in repr(client) and "token=***" in repr(client)
+    explicit = cls("http://other:1", token="t2")
+    assert (explicit.base_url, explicit.token) == ("http://other:1", "t2")
+    monkeypatch.delenv("INVOKEAI_URL")
+    monkeypatch.delenv("INVOKEAI_TOKEN")
+    default = cls()
+    assert (default.base_url, default.token) == ("http://127.0.0.1:9090", None)
+
+
+def test_with_options_shares_pool_and_token_not_settings() -> None:
+    client = InvokeAIClient(BASE_URL, timeout=5, max_retries=1)
+    slow = client.with_options(timeout=600)
+    assert (slow.timeout, slow.max_retries) == (600, 1)
+    assert (client.timeout, client.max_retries) == (5, 1)
+    assert client.with_options(max_retries=0).max_retries == 0
+    assert slow._transport.session is client._transport.session
+    slow.token = "new"
+    assert client.token == "new"
+    assert slow.dnn_model_repo is not client.dnn_model_repo
+
+
+@respx.mock(base_url=BASE_URL)
+def test_with_options_timeout_is_used(respx_mock: respx.MockRouter) -> None:
+    route = respx_mock.get(f"{V2}/").respond(json={"models": []})
+    client = InvokeAIClient(BASE_URL, timeout=5)
+    client.with_options(timeout=42).dnn_model_repo.list_models()
+    timeout = route.calls.last.request.extensions["timeout"]
+    assert 41 < timeout["read"] <= 42
+    client.dnn_model_repo.list_models()
+    assert route.calls.last.request.extensions["timeout"]["read"] <= 5
+
+
+def test_repository_repr_names_its_server() -> None:
+    client = InvokeAIClient("http://h:9090", token=SECRET)
+    text = repr(client.dnn_model_repo)
+    assert "DnnModelRepository" in text and "http://h:9090" in text
+    assert SECRET not in text
+    assert "AsyncDnnModelRepository" in repr(AsyncInvokeAIClient("http://h:9090").dnn_model_repo)
+
+
+def test_errors_import_from_the_package() -> None:
+    from invokeai_py_client import APIError, InvokeAIError, NotFoundError  # noqa: F401
+
+    for name in invokeai_py_client.errors.__all__:
+        assert getattr(invokeai_py_client, name) is getattr(invokeai_py_client.errors, name)
+    assert set(invokeai_py_client.errors.__all__) <= set(invokeai_py_client.__all__)
+
+
+@pytest.mark.parametrize(
+    ("fixture", "status_class"),
+    [
+        ("install_409_nonexistent_path", ConflictError),
+        (None, UnsupportedMediaTypeError),
+        (None, FailedDependencyError),
+    ],
+)
+def test_install_start_error_is_also_its_status_class(
+    router: respx.MockRouter, fixture: str | None, status_class: type[Exception]
+) -> None:
+    status = {ConflictError: 409, UnsupportedMediaTypeError: 415, FailedDependencyError: 424}
+    code = status[status_class]  # type: ignore[index]
+    if fixture:
+        replay(router, fixture, query=False)
+    else:
+        router.post(f"{V2}/install").respond(code, json={"detail": "nope"})
+    with InvokeAIClient(BASE_URL) as client, pytest.raises(InstallStartError) as caught:
+        client.dnn_model_repo.install_model("/no/such/file.safetensors")
+    assert isinstance(caught.value, status_class)
+    assert caught.value.status_code == code
+
+
+# -- progress ------------------------------------------------------------------------
+
+
+def test_progress_is_not_one_while_running() -> None:
+    running = ModelInstJobInfo.model_validate(body("install_job_running"))
+    assert running.status == InstallJobStatus.RUNNING
+    assert running.bytes == running.total_bytes > 0
+    assert running.progress is not None and running.progress < 1.0
+    done = ModelInstJobInfo.model_validate(body("install_job_completed_inplace"))
+    assert done.progress == 1.0
+
+
+# -- one bad record does not sink a list -----------------------------------------------
+
+
+def _models_with_one_bad(count: int) -> tuple[list[dict[str, Any]], str]:
+    good = load_fixture("models_list")["body"]["models"][0]
+    models = [{**good, "key": f"k{i}"} for i in range(count)]
+    models[7] = {**models[7], "base": {"unexpected": "object"}, "brand_new": 1}
+    return models, "k7"
+
+
+def test_one_malformed_record_among_many_keeps_all(router: respx.MockRouter) -> None:
+    models, odd = _models_with_one_bad(1009)
+    router.get(f"{V2}/").respond(json={"models": models})
+    with InvokeAIClient(BASE_URL) as client, warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        listed = client.dnn_model_repo.list_models()
+    assert len(listed) == 1009
+    assert all(isinstance(m, DnnModel) for m in listed)
+    assert [m.key for m in listed] == [m["key"] for m in models]
+    kept = listed[7]
+    assert kept.base == {"unexpected": "object"}
+    assert kept.extra.get("brand_new") == 1 or getattr(kept, "brand_new", None) == 1
+    shape = [w for w in seen if issubclass(w.category, ResponseShapeWarning)]
+    assert len(shape) == 1
+    assert odd in str(shape[0].message) and "'base'" in str(shape[0].message)
+
+
+def test_one_malformed_job_keeps_the_rest_and_no_token(router: respx.MockRouter) -> None:
+    good = body("install_job_running")
+    bad = {**good, "id": 3, "bytes": "many", "source": {"url": "http://h/x", "access_token": SECRET}}
+    router.get(f"{V2}/install").respond(json=[good, bad])
+    with InvokeAIClient(BASE_URL) as client, pytest.warns(ResponseShapeWarning, match="'bytes'"):
+        handles = client.dnn_model_repo.list_install_jobs()
+    assert [h.id for h in handles] == [good["id"], 3]
+    assert SECRET not in repr(handles[1].info.__dict__)
+
+
+# -- secrets -------------------------------------------------------------------------
+
+
+def test_echoed_secrets_are_masked_in_errors(
+    router: respx.MockRouter, caplog: pytest.LogCaptureFixture
+) -> None:
+    echo = f"POST /api/v2/models/install?source=x&access_token={SECRET} failed: {SECRET}"
+    router.post(f"{V2}/install").respond(500, text=echo)
+    caplog.set_level(logging.DEBUG)
+    with InvokeAIClient(BASE_URL) as client, pytest.raises(invokeai_py_client.ServerError) as caught:
+        client.dnn_model_repo.install_model("http://h/x.safetensors", access_token=SECRET)
+    err = caught.value
+    for text in (str(err), repr(err), str(err.detail), str(err.body), caplog.text):
+        assert SECRET not in text
+    assert "***" in str(err)
+
+
+def test_bearer_token_echoed_in_json_detail_is_masked(router: respx.MockRouter) -> None:
+    router.get(f"{V2}/i/k").respond(400, json={"detail": [f"bad token {SECRET}"], "t": SECRET})
+    with InvokeAIClient(BASE_URL, token=SECRET) as client, pytest.raises(
+        invokeai_py_client.BadRequestError
+    ) as caught:
+        client.dnn_model_repo.get_model_by_key("k")
+    assert SECRET not in f"{caught.value} {caught.value.detail} {caught.value.body}"
+
+
+# -- the pool ------------------------------------------------------------------------
+
+
+def test_pool_retires_a_client_only_when_its_last_request_ends() -> None:
+    made: list[object] = []
+
+    def make() -> object:
+        made.append(object())
+        return made[-1]
+
+    first = make()
+    pool: Pool[object] = Pool(first, make)
+    a = pool.acquire()
+    b = pool.acquire()
+    assert a is b is first
+    assert pool.retire(first) is None, "in use: not to be closed yet"
+    fresh = pool.acquire()
+    assert fresh is made[-1] and fresh is not first
+    assert pool.release(a) is False
+    assert pool.release(b) is True, "last lease of a retired client: close it now"
+    assert pool.release(fresh) is False
+    assert pool.retire(first) is None, "already retired"
+    idle = pool.acquire()
+    pool.release(idle)
+    assert pool.retire(idle) is idle, "idle: close at once"
+
+
+def test_pool_never_retires_a_users_client() -> None:
+    own = object()
+    pool: Pool[object] = Pool(own, None)
+    assert pool.retire(own) is None
+    assert pool.acquire() is own
+
+
+def test_calls_on_a_closed_client_raise_our_error() -> None:
+    client = InvokeAIClient(BASE_URL)
+    client.close()
+    with pytest.raises(invokeai_py_client.APIConnectionError, match="closed"):
+        client.dnn_model_repo.list_models()
+
+
+# -- the async client on captured answers ------------------------------------------------
+
+
+def test_async_install_and_wait(router: respx.MockRouter) -> None:
+    replay(router, "install_201_inplace", query=False)
+    job_id = body("install_201_inplace")["id"]
+    router.get(f"{V2}/install/{job_id}").mock(
+        side_effect=[
+            response_from(load_fixture("install_job_running")),
+            response_from(load_fixture("install_job_completed_inplace")),
+        ]
+    )
+    replay(router, "models_list")
+
+    async def run() -> tuple[ModelInstJobInfo, list[DnnModel]]:
+        async with AsyncInvokeAIClient(BASE_URL) as client:
+            repo = client.dnn_model_repo
+            job = await repo.install_model("/x.safetensors", inplace=True)
+            final = await job.wait(timeout=5, poll_interval=0.01)
+            assert await job.raise_for_status() is final
+            return final, await repo.list_models()
+
+    final, models = asyncio.run(run())
+    assert final.status == InstallJobStatus.COMPLETED and final.model_key
+    assert models and all(isinstance(m, DnnModel) for m in models)
+
+
+def test_async_versions_gate(router: respx.MockRouter) -> None:
+    router.routes.clear()
+    replay(router, "version", "6.8.1")
+    catch_all = router.route().mock(return_value=httpx.Response(418))
+
+    async def run() -> None:
+        async with AsyncInvokeAIClient(BASE_URL) as client:
+            with pytest.raises(invokeai_py_client.UnsupportedByServerError):
+                await client.dnn_model_repo.list_missing_models()
+
+    asyncio.run(run())
+    assert catch_all.call_count == 0
