@@ -6,8 +6,10 @@ import argparse
 import signal
 import sys
 import time
+from pathlib import Path
 from types import FrameType
 
+from testbed import tiny_models
 from testbed.provision import ProvisionError, configured_version, ensure_invokeai
 from testbed.server import InvokeAIServer, ServerStartError
 
@@ -17,8 +19,20 @@ def _sigterm_to_interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-def _up(version: str, multiuser: bool) -> int:
-    server = InvokeAIServer(version, multiuser=multiuser)
+def _write_demo_models(folder: Path) -> list[Path]:
+    """Tiny models for the README's example, under fixed names (rewritten each start)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("*.safetensors"):
+        old.unlink()
+    return [
+        tiny_models.write_lora_sd1(folder, "tiny-lora-sd1.safetensors"),
+        tiny_models.write_embedding_sd1(folder, "tiny-embedding-sd1.safetensors"),
+        tiny_models.write_vae_sd1(folder, "tiny-vae-sd1.safetensors"),
+    ]
+
+
+def _up(version: str, multiuser: bool, port: int | None, demo_models: Path | None) -> int:
+    server = InvokeAIServer(version, multiuser=multiuser, port=port)
     signal.signal(signal.SIGTERM, _sigterm_to_interrupt)
     try:
         server.start()
@@ -27,6 +41,9 @@ def _up(version: str, multiuser: bool) -> int:
             f"(root: {server.root}, log: {server.log_path}, ready in {server.ready_seconds:.1f} s)",
             flush=True,
         )
+        if demo_models is not None:
+            for path in _write_demo_models(demo_models.resolve()):
+                print(f"tiny model for the examples: {path}", flush=True)
         print("Ctrl-C or SIGTERM stops it.", file=sys.stderr, flush=True)
         assert server.process is not None
         while server.process.poll() is None:
@@ -50,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     up = sub.add_parser("up", help="provision, start a server, wait for Ctrl-C/SIGTERM")
     up.add_argument("--version", help="InvokeAI version (default: $INVOKEAI_TESTBED_VERSION)")
     up.add_argument("--multiuser", action="store_true", help="multi-user mode (6.12+)")
+    up.add_argument("--port", type=int, help="port to listen on (default: a free one)")
+    up.add_argument("--demo-models", type=Path, help="write tiny example models here")
     prov = sub.add_parser("provision", help="install InvokeAI and print invokeai-web's path")
     prov.add_argument("--version", help="InvokeAI version (default: $INVOKEAI_TESTBED_VERSION)")
     args = parser.parse_args(argv)
@@ -58,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "provision":
             print(ensure_invokeai(version), flush=True)
             return 0
-        return _up(version, args.multiuser)
+        return _up(version, args.multiuser, args.port, args.demo_models)
     except (ProvisionError, ServerStartError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -102,6 +102,7 @@ class InvokeAIServer:
         multiuser: bool = False,
         extra_config: dict[str, Any] | None = None,
         host: str = "127.0.0.1",
+        port: int | None = None,
         start_timeout: float = 180.0,
     ) -> None:
         self.version = configured_version(version)
@@ -109,6 +110,7 @@ class InvokeAIServer:
         self.extra_config: dict[str, Any] = dict(extra_config or {})
         self.host = host
         self.start_timeout = start_timeout
+        self.requested_port = port
         self.port = 0
         self.url = ""
         self.base_dir: Path | None = None
@@ -179,7 +181,7 @@ class InvokeAIServer:
         self.root = self.base_dir / "root"
         self.root.mkdir()
         self.log_path = self.base_dir / "invokeai-web.log"
-        self.port = free_port(self.host)
+        self.port = self.requested_port or free_port(self.host)
         self.url = f"http://{self.host}:{self.port}"
         self._write_config()
         self._stopped = False

@@ -2,7 +2,7 @@
 
 Each call writes distinct bytes (a random salt goes into the tensor data and the
 metadata), so two files never share a hash and the server never sees a duplicate.
-Recipes: see SERVER-FACTS.md ("Tiny model files the server accepts").
+Each recipe holds the few tensor names and shapes the server's probe looks for.
 """
 
 from __future__ import annotations

@@ -26,17 +26,12 @@ class AsyncTransport(BaseTransport[httpx.AsyncClient]):
             try:
                 response, content = await self._exchange(call, deadline)
             except httpx.HTTPError as err:
-                delay = self.retry_delay(call, attempt, deadline)
-                if delay is None:
-                    raise self.failure(call, err) from err
+                delay = self.delay_after_error(call, attempt, deadline, err)
             else:
-                status = response.status_code
-                delay = None
-                if self.should_retry_status(status):
-                    retry_after = response.headers.get("Retry-After")
-                    delay = self.retry_delay(call, attempt, deadline, retry_after)
-                if delay is None:
+                retry = self.delay_after_answer(call, attempt, deadline, response)
+                if retry is None:
                     return self.finish(call, response, content, started)
+                delay = retry
             await asyncio.sleep(delay)
             attempt += 1
 

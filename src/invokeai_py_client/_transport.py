@@ -203,8 +203,22 @@ class BaseTransport(Generic[C]):
             return None
         return delay
 
-    def should_retry_status(self, status: int) -> bool:
-        return status in RETRYABLE_STATUS
+    def delay_after_error(
+        self, call: Call, attempt: int, deadline: float | None, err: httpx.HTTPError
+    ) -> float:
+        """The wait before retrying a call that got no answer; raises if it is not retried."""
+        delay = self.retry_delay(call, attempt, deadline)
+        if delay is None:
+            raise self.failure(call, err) from err
+        return delay
+
+    def delay_after_answer(
+        self, call: Call, attempt: int, deadline: float | None, response: httpx.Response
+    ) -> float | None:
+        """The wait before retrying a call that got ``response``; None: the answer stands."""
+        if response.status_code not in RETRYABLE_STATUS:
+            return None
+        return self.retry_delay(call, attempt, deadline, response.headers.get("Retry-After"))
 
     def url(self, call: Call) -> str:
         return self.session.base_url + call.path
@@ -257,17 +271,12 @@ class SyncTransport(BaseTransport[httpx.Client]):
             try:
                 response, content = self._exchange(call, deadline)
             except httpx.HTTPError as err:
-                delay = self.retry_delay(call, attempt, deadline)
-                if delay is None:
-                    raise self.failure(call, err) from err
+                delay = self.delay_after_error(call, attempt, deadline, err)
             else:
-                status = response.status_code
-                delay = None
-                if self.should_retry_status(status):
-                    retry_after = response.headers.get("Retry-After")
-                    delay = self.retry_delay(call, attempt, deadline, retry_after)
-                if delay is None:
+                retry = self.delay_after_answer(call, attempt, deadline, response)
+                if retry is None:
                     return self.finish(call, response, content, started)
+                delay = retry
             time.sleep(delay)
             attempt += 1
 

@@ -72,7 +72,7 @@ from tests.unit.conftest import (
 )
 
 KINDS = ["embedding_sd1", "embedding_sdxl", "lora_sd1", "vae_sd1", "main_checkpoint_sd1", "unknown"]
-EXPECTED_KIND = {  # (type, format, base), as SERVER-FACTS.md says the server identifies them
+EXPECTED_KIND = {  # (type, format, base), as the real server identifies them
     "embedding_sd1": ("embedding", "embedding_file", "sd-1"),
     "embedding_sdxl": ("embedding", "embedding_file", "sdxl"),
     "lora_sd1": ("lora", "lycoris", "sd-1"),
@@ -505,7 +505,7 @@ def test_install_empty_path_sends_nothing(
     router: respx.MockRouter, repo: DnnModelRepository
 ) -> None:
     """``Path("")`` is an empty source too (it prints as "."): the server would try to
-    install its own working directory (SERVER-FACTS.md: refuse an empty source)."""
+    install its own working directory (so an empty source is refused)."""
     router.post(f"{V2}/install").mock(
         return_value=response_from(load_fixture("install_201_probe_fails"))
     )
