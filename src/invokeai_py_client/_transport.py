@@ -146,12 +146,17 @@ class Pool(Generic[C]):
             return client
 
     def close(self) -> C | None:
-        """Close for good: returns the current client to close (in-flight leases stay)."""
+        """Close for good: returns the current client if idle (close it now); one still
+        in use is closed by the ``release`` of its last request."""
         with self._lock:
             if self._closed:
                 return None
             self._closed = True
-            return self._current
+            client = self._current
+            if id(client) in self._leases:
+                self._retired.add(id(client))
+                return None
+            return client
 
     @property
     def is_closed(self) -> bool:

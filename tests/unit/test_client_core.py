@@ -212,6 +212,18 @@ def test_pool_retires_a_client_only_when_its_last_request_ends() -> None:
     assert pool.retire(idle) is idle, "idle: close at once"
 
 
+def test_pool_close_waits_for_requests_in_flight() -> None:
+    client = object()
+    pool: Pool[object] = Pool(client, object)
+    lease = pool.acquire()
+    assert pool.close() is None, "in use: closed when its request ends"
+    with pytest.raises(RuntimeError):
+        pool.acquire()
+    assert pool.release(lease) is True
+    idle: Pool[object] = Pool(client, object)
+    assert idle.close() is client and idle.close() is None
+
+
 def test_pool_never_retires_a_users_client() -> None:
     own = object()
     pool: Pool[object] = Pool(own, None)
