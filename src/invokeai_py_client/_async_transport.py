@@ -49,7 +49,7 @@ class AsyncTransport(BaseTransport[httpx.AsyncClient]):
                 json=call.json,
                 files=call.files,
                 headers=call.headers(self.session.token),
-                timeout=self.attempt_timeout(deadline) or httpx.USE_CLIENT_DEFAULT,
+                timeout=self.attempt_timeout(deadline),
             )
             response = await http.send(request, stream=True)
             try:

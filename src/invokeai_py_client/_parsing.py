@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from enum import Enum
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -35,9 +36,11 @@ def parse(shape: Any, payload: Any, call: Call) -> Any:
 
 
 def parse_records(model: type[M], payload: Any, call: Call) -> list[M]:
-    """A list of records; one that does not fit keeps its raw values, with a warning.
+    """A list of records; one that does not fit is kept, with a warning.
 
-    The warning names the record's key (or id) and the field that did not fit.
+    Its fields that did not fit hold a stand-in (their default, ``unknown`` for an open
+    enum) and their raw values are in ``extra``; the warning names the record's key
+    (or id, or path) and the field.
     """
     if not isinstance(payload, list):
         return list(parse(list[model], payload, call))  # type: ignore[valid-type]
@@ -53,15 +56,43 @@ def parse_records(model: type[M], payload: Any, call: Call) -> list[M]:
                     route=call.path,
                     status_code=200,
                 ) from err
-            name = item.get("key", item.get("id", "?"))
+            name = next((item[k] for k in ("key", "id", "path", "name") if k in item), "?")
             warnings.warn(
                 f"{call.method} {call.path}: record {name!r} does not fit {model.__name__} "
                 f"({_first_problem(err)}); kept with its raw values",
                 ResponseShapeWarning,
                 stacklevel=2,
             )
-            records.append(model.model_construct(**without_secrets(item)))
+            records.append(_kept(model, item, err))
     return records
+
+
+def _kept(model: type[M], item: dict[str, Any], err: ValidationError) -> M:
+    """The record with the fields that did not fit set to their default (``unknown`` for
+    an open enum, the text of the value for a string) and their raw values in ``extra``.
+    A model may normalize a server's dict first with a ``from_server`` classmethod."""
+    data = without_secrets(item)
+    normalize = getattr(model, "from_server", None)
+    if normalize is not None:
+        data = normalize(dict(data))
+    bad = {str(e["loc"][0]) for e in err.errors() if e["loc"]}
+    raw = {k: data.pop(k) for k in bad if k in data}
+    for name in bad:
+        field = model.model_fields.get(name)
+        if field is not None and field.is_required():
+            data[name] = _stand_in(field.annotation, raw.get(name))
+    try:
+        record = model.model_validate(data)
+    except ValidationError:
+        record = model.model_construct(**data)
+    record.__pydantic_extra__ = {**(record.__pydantic_extra__ or {}), **raw}
+    return record
+
+
+def _stand_in(annotation: Any, value: Any) -> Any:
+    if isinstance(annotation, type) and issubclass(annotation, Enum):
+        return annotation("unknown")
+    return None if value is None else str(value)
 
 
 def without_secrets(value: Any) -> Any:

@@ -190,12 +190,12 @@ class BaseTransport(Generic[C]):
         total = self.options.total
         return None if total is None else time.monotonic() + total
 
-    def attempt_timeout(self, deadline: float | None) -> httpx.Timeout | None:
+    def attempt_timeout(self, deadline: float | None) -> httpx.Timeout:
         """httpx's per-phase timeout for one attempt (what is left of the deadline)."""
-        if deadline is None:
-            timeout = self.options.timeout
-            return timeout if isinstance(timeout, httpx.Timeout) else None
-        return httpx.Timeout(max(deadline - time.monotonic(), 0.001))
+        if deadline is not None:
+            return httpx.Timeout(max(deadline - time.monotonic(), 0.001))
+        timeout = self.options.timeout
+        return timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(None)
 
     def retry_delay(
         self, call: Call, attempt: int, deadline: float | None, retry_after: str | None = None
@@ -299,7 +299,7 @@ class SyncTransport(BaseTransport[httpx.Client]):
                 json=call.json,
                 files=call.files,
                 headers=call.headers(self.session.token),
-                timeout=self.attempt_timeout(deadline) or httpx.USE_CLIENT_DEFAULT,
+                timeout=self.attempt_timeout(deadline),
             )
             response = http.send(request, stream=True)
             try:

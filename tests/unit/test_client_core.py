@@ -14,7 +14,12 @@ import respx
 import invokeai_py_client
 from invokeai_py_client import AsyncInvokeAIClient, InvokeAIClient
 from invokeai_py_client._transport import Pool
-from invokeai_py_client.dnn_model import DnnModel, InstallJobStatus, ModelInstJobInfo
+from invokeai_py_client.dnn_model import (
+    BaseDnnModelType,
+    DnnModel,
+    InstallJobStatus,
+    ModelInstJobInfo,
+)
 from invokeai_py_client.errors import (
     ConflictError,
     FailedDependencyError,
@@ -142,8 +147,10 @@ def test_one_malformed_record_among_many_keeps_all(router: respx.MockRouter) -> 
     assert all(isinstance(m, DnnModel) for m in listed)
     assert [m.key for m in listed] == [m["key"] for m in models]
     kept = listed[7]
-    assert kept.base == {"unexpected": "object"}
-    assert kept.extra.get("brand_new") == 1 or getattr(kept, "brand_new", None) == 1
+    assert kept.base == BaseDnnModelType.UNKNOWN
+    assert kept.extra["base"] == {"unexpected": "object"}
+    assert kept.extra["brand_new"] == 1
+    assert (kept.key, kept.name, kept.type) == (models[7]["key"], models[7]["name"], models[7]["type"])
     shape = [w for w in seen if issubclass(w.category, ResponseShapeWarning)]
     assert len(shape) == 1
     assert odd in str(shape[0].message) and "'base'" in str(shape[0].message)
@@ -153,10 +160,17 @@ def test_one_malformed_job_keeps_the_rest_and_no_token(router: respx.MockRouter)
     good = body("install_job_running")
     bad = {**good, "id": 3, "bytes": "many", "source": {"url": "http://h/x", "access_token": SECRET}}
     router.get(f"{V2}/install").respond(json=[good, bad])
-    with InvokeAIClient(BASE_URL) as client, pytest.warns(ResponseShapeWarning, match="'bytes'"):
+    client = InvokeAIClient(BASE_URL)
+    with pytest.warns(ResponseShapeWarning, match="'bytes'"):
         handles = client.dnn_model_repo.list_install_jobs()
     assert [h.id for h in handles] == [good["id"], 3]
-    assert SECRET not in repr(handles[1].info.__dict__)
+    kept = handles[1].info
+    assert SECRET not in repr(kept.__dict__) + repr(kept.extra)
+    assert kept.bytes == 0 and kept.extra["bytes"] == "many"
+    assert kept.status == InstallJobStatus.RUNNING and not kept.is_terminal
+    assert kept.progress == 0.0 and kept.source == "http://h/x"
+    router.get(f"{V2}/install/3").respond(json={**bad, "bytes": 10})
+    assert handles[1].refresh().bytes == 10
 
 
 # -- secrets -------------------------------------------------------------------------

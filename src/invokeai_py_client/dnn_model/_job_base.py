@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -90,8 +91,8 @@ class WaitClock:
             raise InvalidArgumentError(f"timeout must be seconds >= 0 or None, not {timeout!r}")
         if isinstance(poll_interval, bool) or not isinstance(poll_interval, (int, float)):
             raise InvalidArgumentError(f"poll_interval must be seconds, not {poll_interval!r}")
-        if not poll_interval > 0:
-            raise InvalidArgumentError("poll_interval must be more than 0")
+        if not 0 < poll_interval < math.inf:
+            raise InvalidArgumentError(f"poll_interval must be seconds > 0, not {poll_interval!r}")
         self.timeout = timeout
         self.poll_interval = float(poll_interval)
         self.deadline = None if timeout is None else time.monotonic() + timeout

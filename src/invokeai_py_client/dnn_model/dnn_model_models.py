@@ -146,9 +146,12 @@ class ModelInstJobInfo(ApiModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _from_server(cls, data: Any) -> Any:
-        if not isinstance(data, dict):
-            return data
+    def _validate_server_dict(cls, data: Any) -> Any:
+        return cls.from_server(data) if isinstance(data, dict) else data
+
+    @classmethod
+    def from_server(cls, data: dict[str, Any]) -> dict[str, Any]:
+        """The server's job dict in this model's terms (source as text, error info, ...)."""
         data = without_secrets(data)
         if "source_info" in data:
             return data
