@@ -162,6 +162,11 @@ class Pool(Generic[C]):
     def is_closed(self) -> bool:
         return self._closed
 
+    @property
+    def user_given(self) -> bool:
+        """The client came from the user: never replaced, its own settings apply."""
+        return self._make is None
+
 
 class Session(Generic[C]):
     """What copies of one client share: URL, token, pool and the server's version."""
@@ -190,12 +195,15 @@ class BaseTransport(Generic[C]):
         total = self.options.total
         return None if total is None else time.monotonic() + total
 
-    def attempt_timeout(self, deadline: float | None) -> httpx.Timeout:
-        """httpx's per-phase timeout for one attempt (what is left of the deadline)."""
+    def attempt_timeout(self, deadline: float | None) -> Any:
+        """httpx's per-phase timeout for one attempt: what is left of the deadline, the
+        ``httpx.Timeout`` given, or none (a user's client keeps its own for ``None``)."""
         if deadline is not None:
             return httpx.Timeout(max(deadline - time.monotonic(), 0.001))
         timeout = self.options.timeout
-        return timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(None)
+        if isinstance(timeout, httpx.Timeout):
+            return timeout
+        return httpx.USE_CLIENT_DEFAULT if self.session.pool.user_given else httpx.Timeout(None)
 
     def retry_delay(
         self, call: Call, attempt: int, deadline: float | None, retry_after: str | None = None

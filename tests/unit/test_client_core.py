@@ -74,6 +74,8 @@ def test_with_options_timeout_is_used(respx_mock: respx.MockRouter) -> None:
     assert 41 < timeout["read"] <= 42
     client.dnn_model_repo.list_models()
     assert route.calls.last.request.extensions["timeout"]["read"] <= 5
+    client.with_options(timeout=None).dnn_model_repo.list_models()
+    assert set(route.calls.last.request.extensions["timeout"].values()) == {None}
 
 
 def test_repository_repr_names_its_server() -> None:
