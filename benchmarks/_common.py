@@ -1,0 +1,153 @@
+"""Helpers shared by the benchmark scripts (not a benchmark itself).
+
+- ``server_with_models(wanted)``: the server in ``INVOKE_AI_ENDPOINT``, or a test-bed
+  server started here and stopped on exit, holding at least ``wanted`` model records
+  (tiny embeddings installed in place).
+- ``alternate`` / ``alternate_async``: time several cases in alternating rounds (the
+  order rotates every round, so drift and warm-up hit every case alike).
+- ``median_ms`` and ``verdict`` for printing.
+
+The scripts run as ``.venv/bin/python benchmarks/NAME.py`` from the repo root; this
+module puts the repo root on ``sys.path`` so that ``testbed`` imports.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+from invokeai_py_client import InvokeAIClient  # noqa: E402
+from testbed import tiny_models  # noqa: E402
+from testbed.server import start_server  # noqa: E402
+
+__all__ = [
+    "Timings",
+    "alternate",
+    "alternate_async",
+    "fill",
+    "log",
+    "median_ms",
+    "server",
+    "server_with_models",
+    "verdict",
+]
+
+
+def log(message: str) -> None:
+    """Progress notes go to stderr, so that stdout holds only the figures."""
+    print(message, file=sys.stderr, flush=True)
+
+
+@contextmanager
+def server() -> Iterator[str]:
+    """The base URL of ``INVOKE_AI_ENDPOINT``, or of a test-bed server run meanwhile."""
+    endpoint = os.environ.get("INVOKE_AI_ENDPOINT")
+    if endpoint:
+        yield endpoint.rstrip("/")
+        return
+    started = time.monotonic()
+    test_bed = start_server()
+    log(f"test-bed server up at {test_bed.url} in {time.monotonic() - started:.1f} s")
+    try:
+        yield test_bed.url
+    finally:
+        test_bed.stop()
+
+
+def fill(client: InvokeAIClient, wanted: int, folder: Path) -> None:
+    """Install tiny embeddings in place until the server has ``wanted`` models."""
+    repo = client.dnn_model_repo
+    missing = wanted - len(repo.list_models())
+    if missing <= 0:
+        return
+    started = time.monotonic()
+    handles = [
+        repo.install_model(tiny_models.write_embedding_sd1(folder), inplace=True)
+        for _ in range(missing)
+    ]
+    for handle in handles:
+        info = handle.wait(timeout=600, poll_interval=0.05)
+        if not info.is_success:
+            raise SystemExit(f"fill failed: {info.describe()}")
+    repo.prune_install_jobs()
+    log(f"installed {missing} tiny models in {time.monotonic() - started:.1f} s")
+
+
+@contextmanager
+def server_with_models(wanted: int) -> Iterator[str]:
+    """``server()`` holding at least ``wanted`` models; yields its base URL."""
+    with (
+        server() as url,
+        tempfile.TemporaryDirectory(prefix="bench-models-") as folder,
+        InvokeAIClient.from_url(url) as client,
+    ):
+        fill(client, wanted, Path(folder))
+        yield client.base_url
+
+
+@dataclass
+class Timings:
+    """Per-round seconds of each case: wall clock, and this process's CPU time.
+
+    The CPU time leaves out the server (another process), so it shows the client's
+    own cost even when the server's noise swamps the wall clock.
+    """
+
+    wall: dict[str, list[float]] = field(default_factory=dict)
+    cpu: dict[str, list[float]] = field(default_factory=dict)
+
+    def add(self, name: str, wall: float, cpu: float) -> None:
+        self.wall.setdefault(name, []).append(wall)
+        self.cpu.setdefault(name, []).append(cpu)
+
+    def paired_ratios(self, numerator: str, denominator: str) -> list[float]:
+        """Wall-clock ratio of the two cases round by round (cancels slow drift)."""
+        return [a / b for a, b in zip(self.wall[numerator], self.wall[denominator], strict=True)]
+
+
+def _order(names: list[str], index: int) -> list[str]:
+    shift = index % len(names)
+    return names[shift:] + names[:shift]
+
+
+def alternate(rounds: int, cases: dict[str, Callable[[], object]]) -> Timings:
+    """Time each case once per round, ``rounds`` times, the order rotating each round."""
+    timings = Timings()
+    for index in range(rounds):
+        for name in _order(list(cases), index):
+            cpu, wall = time.process_time(), time.perf_counter()
+            cases[name]()
+            timings.add(name, time.perf_counter() - wall, time.process_time() - cpu)
+    return timings
+
+
+async def alternate_async(
+    rounds: int, cases: dict[str, Callable[[], Awaitable[object]]]
+) -> Timings:
+    """``alternate`` for coroutine functions (awaited one at a time)."""
+    timings = Timings()
+    for index in range(rounds):
+        for name in _order(list(cases), index):
+            cpu, wall = time.process_time(), time.perf_counter()
+            await cases[name]()
+            timings.add(name, time.perf_counter() - wall, time.process_time() - cpu)
+    return timings
+
+
+def median_ms(seconds: list[float]) -> float:
+    return statistics.median(seconds) * 1000
+
+
+def verdict(ok: bool) -> str:
+    return "met" if ok else "MISSED"
