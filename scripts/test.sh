@@ -1,8 +1,82 @@
 #!/usr/bin/env bash
-# Run the whole suite (unit + integration). The integration tests provision InvokeAI into
-# ~/.cache/invokeai-py-client on first use (minutes, ~7 GB) and start a server, unless
-# INVOKE_AI_ENDPOINT names one. Extra arguments go to pytest.
-set -euo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
-bash scripts/bootstrap.sh
-exec .venv/bin/python -m pytest "$@"
+# The project's test command. Creates .venv first (scripts/bootstrap.sh).
+#
+# With no arguments, every step below runs, in order, each reported as it ends; the exit
+# status is non-zero if any failed:
+#   1. lint:        ruff check src/
+#   2. types:       mypy --strict src/
+#   3. 6.14.2:      the whole pytest suite (unit + integration) against InvokeAI 6.14.2
+#   4. 6.8.1:       the integration suite (and the test bed's tests) against InvokeAI 6.8.1
+# The integration tests provision each InvokeAI version into ~/.cache/invokeai-py-client on
+# first use (minutes, ~7 GB each) and start a server. With INVOKE_AI_ENDPOINT set, the
+# tests use that server instead, and step 4 is skipped (it would test the same server).
+#
+# With arguments: only pytest, with those arguments (e.g. `scripts/test.sh tests/unit`).
+set -uo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
+bash scripts/bootstrap.sh || exit 1
+
+if [ "$#" -gt 0 ]; then
+    exec .venv/bin/python -m pytest "$@"
+fi
+
+PRIMARY_VERSION=6.14.2
+SECONDARY_VERSION=6.8.1
+
+names=()
+results=()
+failed=0
+interrupted=0
+trap 'interrupted=1' INT  # Ctrl-C: the running step stops (pytest stops its server), then this
+
+summary() {
+    printf '\n=== test.sh summary\n' >&2
+    for i in "${!names[@]}"; do
+        printf '  %-40s %s\n' "${names[$i]}" "${results[$i]}" >&2
+    done
+}
+
+step() {  # step NAME COMMAND...: run, time and record one step
+    local name="$1"
+    shift
+    local start rc
+    start=$(date +%s)
+    printf '\n=== test.sh: %s: %s\n' "$name" "$*" >&2
+    "$@"
+    rc=$?
+    local took=$(( $(date +%s) - start ))
+    if [ "$rc" -eq 0 ]; then
+        results+=("ok      ${took}s")
+    else
+        results+=("FAILED  ${took}s (exit $rc)")
+        failed=1
+    fi
+    names+=("$name")
+    printf '=== test.sh: %s: %s\n' "$name" "${results[${#results[@]}-1]}" >&2
+    if [ "$interrupted" -ne 0 ]; then
+        summary
+        exit 130
+    fi
+}
+
+skip() {  # skip NAME REASON
+    names+=("$1")
+    results+=("skipped ($2)")
+    printf '\n=== test.sh: %s: skipped (%s)\n' "$1" "$2" >&2
+}
+
+step "ruff check src" .venv/bin/ruff check src
+step "mypy --strict src" .venv/bin/mypy --strict src
+step "pytest, InvokeAI $PRIMARY_VERSION" \
+    env INVOKEAI_TESTBED_VERSION="$PRIMARY_VERSION" .venv/bin/python -m pytest
+if [ -n "${INVOKE_AI_ENDPOINT:-}" ]; then
+    skip "pytest integration, InvokeAI $SECONDARY_VERSION" \
+        "INVOKE_AI_ENDPOINT=$INVOKE_AI_ENDPOINT is used instead"
+else
+    step "pytest integration, InvokeAI $SECONDARY_VERSION" \
+        env INVOKEAI_TESTBED_VERSION="$SECONDARY_VERSION" \
+        .venv/bin/python -m pytest tests/integration tests/testbed
+fi
+
+summary
+exit "$failed"

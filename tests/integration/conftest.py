@@ -1,6 +1,12 @@
 """Fixtures for the library's integration tests (the server fixtures are in tests/conftest.py).
 
-- ``client``: an ``InvokeAIClient`` on the session's server.
+- ``client_kind``: ``"sync"`` or ``"async"``; every test that uses ``client`` or
+  ``make_client`` (directly or through ``install_and_wait``) runs once for each.
+- ``client``: on the session's server, an ``InvokeAIClient`` (``sync``) or a sync facade
+  over an ``AsyncInvokeAIClient`` running on a background event loop (``async``; see
+  ``_async_facade.py``). Same methods, same results, same exceptions.
+- ``make_client``: ``make_client(url, **from_url_kwargs)`` builds a client of the test's
+  kind (closed after the test); ``response_hook=`` installs an httpx response hook.
 - ``server_version``: that server's version as a tuple, for version-gated expectations.
 - ``installed``: a list to append model keys to; they are deleted after the test.
 - ``install_and_wait``: install a source, wait for the job, register the key for cleanup.
@@ -19,19 +25,65 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from invokeai_py_client import InvokeAIClient
 from invokeai_py_client.client import parse_version
 from invokeai_py_client.dnn_model import ModelInstJobHandle, ModelInstJobInfo
+from tests.integration._async_facade import AsyncClientFacade
 
 POLL = 0.1
 TIMEOUT = 60.0
+CLIENT_KINDS = ("sync", "async")
+
+# An InvokeAIClient, or an AsyncClientFacade that behaves like one.
+Client = Any
+MakeClient = Callable[..., Client]
+
+
+@pytest.fixture(params=CLIENT_KINDS, ids=CLIENT_KINDS)
+def client_kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def new_client(
+    kind: str,
+    url: str,
+    *,
+    response_hook: Callable[[httpx.Response], None] | None = None,
+    **kwargs: Any,
+) -> Client:
+    """A client of ``kind`` on ``url``; ``kwargs`` go to ``from_url``."""
+    if kind == "async":
+        return AsyncClientFacade(url, response_hook=response_hook, **kwargs)
+    if response_hook is not None:
+        http = httpx.Client(
+            timeout=kwargs.pop("timeout", 30), event_hooks={"response": [response_hook]}
+        )
+        return InvokeAIClient(url, http_client=http, **kwargs)
+    return InvokeAIClient.from_url(url, **kwargs)
 
 
 @pytest.fixture
-def client(invokeai_url: str) -> Iterator[InvokeAIClient]:
-    with InvokeAIClient.from_url(invokeai_url) as c:
+def make_client(client_kind: str) -> Iterator[MakeClient]:
+    """``make_client(url, **kwargs)``: a client of the test's kind, closed afterwards."""
+    made: list[Client] = []
+
+    def make(url: str, **kwargs: Any) -> Client:
+        c = new_client(client_kind, url, **kwargs)
+        made.append(c)
+        return c
+
+    yield make
+    for c in made:
+        with contextlib.suppress(Exception):
+            c.close()
+
+
+@pytest.fixture
+def client(client_kind: str, invokeai_url: str) -> Iterator[Client]:
+    with new_client(client_kind, invokeai_url) as c:
         yield c
 
 
@@ -56,7 +108,7 @@ InstallAndWait = Callable[..., tuple[ModelInstJobHandle, ModelInstJobInfo]]
 
 
 @pytest.fixture
-def install_and_wait(client: InvokeAIClient, installed: list[str]) -> InstallAndWait:
+def install_and_wait(client: Client, installed: list[str]) -> InstallAndWait:
     """``install_and_wait(source, **install_kwargs) -> (handle, final info)``."""
 
     def run(source: str | Path, **kwargs: Any) -> tuple[ModelInstJobHandle, ModelInstJobInfo]:

@@ -23,6 +23,7 @@ from testbed.server import InvokeAIServer, free_port
 pytestmark = pytest.mark.integration
 
 InstallAndWait = Any  # tests/integration/conftest.py: (source, **kwargs) -> (handle, info)
+MakeClient = Any  # tests/integration/conftest.py: (url, **kwargs) -> a sync or async client
 
 
 def test_scan_folder(
@@ -105,9 +106,9 @@ def test_html_answer_is_unexpected_response(
     assert "html" in str(err).lower()
 
 
-def test_closed_port_is_connection_error() -> None:
+def test_closed_port_is_connection_error(make_client: MakeClient) -> None:
     port = free_port()
-    with InvokeAIClient.from_url(f"http://127.0.0.1:{port}", timeout=5) as dead:
+    with make_client(f"http://127.0.0.1:{port}", timeout=5) as dead:
         with pytest.raises(APIConnectionError) as excinfo:
             dead.dnn_model_repo.list_models()
         assert excinfo.value.method == "GET"

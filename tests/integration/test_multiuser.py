@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -23,6 +24,8 @@ from testbed.provision import configured_version
 from testbed.server import InvokeAIServer, start_server, version_tuple
 
 pytestmark = pytest.mark.integration
+
+MakeClient = Any  # tests/integration/conftest.py: (url, **kwargs) -> a sync or async client
 
 VERSION = configured_version()
 if version_tuple(VERSION) < (6, 12):
@@ -80,21 +83,21 @@ def multiuser() -> Iterator[MultiUser]:
 
 
 @pytest.fixture
-def admin(multiuser: MultiUser) -> Iterator[InvokeAIClient]:
-    with InvokeAIClient.from_url(multiuser.url) as c:
+def admin(multiuser: MultiUser, make_client: MakeClient) -> Iterator[InvokeAIClient]:
+    with make_client(multiuser.url) as c:
         c.login(ADMIN_EMAIL, ADMIN_PASSWORD)
         yield c
 
 
 @pytest.fixture
-def user(multiuser: MultiUser) -> Iterator[InvokeAIClient]:
-    with InvokeAIClient.from_url(multiuser.url) as c:
+def user(multiuser: MultiUser, make_client: MakeClient) -> Iterator[InvokeAIClient]:
+    with make_client(multiuser.url) as c:
         c.login(USER_EMAIL, USER_PASSWORD)
         yield c
 
 
-def test_login_keeps_token_and_lists_models(multiuser: MultiUser) -> None:
-    with InvokeAIClient.from_url(multiuser.url) as c:
+def test_login_keeps_token_and_lists_models(multiuser: MultiUser, make_client: MakeClient) -> None:
+    with make_client(multiuser.url) as c:
         assert c.token is None
         me = c.login(ADMIN_EMAIL, ADMIN_PASSWORD)
         assert c.token
@@ -104,8 +107,8 @@ def test_login_keeps_token_and_lists_models(multiuser: MultiUser) -> None:
         assert isinstance(c.dnn_model_repo.list_install_jobs(), list)  # an admin route
 
 
-def test_no_token_is_authentication_error(multiuser: MultiUser) -> None:
-    with InvokeAIClient.from_url(multiuser.url) as anonymous:
+def test_no_token_is_authentication_error(multiuser: MultiUser, make_client: MakeClient) -> None:
+    with make_client(multiuser.url) as anonymous:
         with pytest.raises(AuthenticationError) as excinfo:
             anonymous.dnn_model_repo.list_install_jobs()
         assert excinfo.value.status_code == 401
@@ -127,9 +130,11 @@ def test_non_admin_install_is_permission_denied(user: InvokeAIClient, tmp_path: 
     assert "admin" in str(excinfo.value.detail).lower()
 
 
-def test_token_and_password_never_shown(multiuser: MultiUser, tmp_path: Path) -> None:
+def test_token_and_password_never_shown(
+    multiuser: MultiUser, make_client: MakeClient, tmp_path: Path
+) -> None:
     errors: list[InvokeAIError] = []
-    with InvokeAIClient.from_url(multiuser.url) as c:
+    with make_client(multiuser.url) as c:
         with pytest.raises(AuthenticationError) as excinfo:
             c.login(ADMIN_EMAIL, "Wr0ng-" + ADMIN_PASSWORD)
         errors.append(excinfo.value)
@@ -150,7 +155,9 @@ def test_token_and_password_never_shown(multiuser: MultiUser, tmp_path: Path) ->
             assert secret not in text, text
 
 
-def test_refreshed_token_replaces_client_token(multiuser: MultiUser) -> None:
+def test_refreshed_token_replaces_client_token(
+    multiuser: MultiUser, make_client: MakeClient
+) -> None:
     seen: list[str] = []
 
     def remember(response: httpx.Response) -> None:
@@ -158,8 +165,7 @@ def test_refreshed_token_replaces_client_token(multiuser: MultiUser) -> None:
         if refreshed:
             seen.append(refreshed)
 
-    http = httpx.Client(timeout=30, event_hooks={"response": [remember]})
-    with InvokeAIClient(multiuser.url, http_client=http) as c:
+    with make_client(multiuser.url, response_hook=remember, timeout=30) as c:
         c.login(ADMIN_EMAIL, ADMIN_PASSWORD)
         first = c.token
         assert first and not seen, "login itself is not refreshed"
