@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 
 from ._core import Call
-from ._transport import BaseTransport, CallTimeout, past
+from ._transport import BaseTransport, CallTimeout, drop_connection, past
 
 __all__ = ["AsyncTransport"]
 
@@ -58,19 +58,16 @@ class AsyncTransport(BaseTransport[httpx.AsyncClient]):
                     chunks.append(chunk)
                     if past(deadline):
                         raise CallTimeout("the whole call took too long", request=request)
+                drop_connection(response)
             finally:
                 await response.aclose()
             self.take_token(response)
-            if response.status_code >= 500:
-                stale = pool.retire(http)
-                if stale is not None:
-                    await stale.aclose()
             return response, b"".join(chunks)
         finally:
-            if pool.release(http):
+            if pool.release():
                 await http.aclose()
 
     async def close(self) -> None:
-        client = self.session.pool.close()
-        if client is not None:
-            await client.aclose()
+        pool = self.session.pool
+        if pool.close():
+            await pool.client.aclose()

@@ -7,17 +7,19 @@ twin with awaits.
 
 Thread safety: many threads (or tasks) may send through one transport. After a 5xx
 the server may drop the connection without saying so, and the next request on it
-is reset; so the pool that saw a 5xx is retired: new requests get a fresh pool, and
-the old one is closed when the last request still using it has finished. A failure
-of one request never touches another one in flight.
+would be reset; so the connection that carried a 5xx is shut down before it goes
+back to httpx's pool, which then discards it. Nothing else is touched: a failure of one
+request never breaks another one in flight, and closing the client waits for the
+requests in flight.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import socket
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, Generic, TypeVar
 
@@ -99,73 +101,45 @@ class Options:
 
 
 class Pool(Generic[C]):
-    """The current HTTP client, leased per request; retired clients close when idle.
+    """The HTTP client, leased per request, so that closing waits for requests in flight.
 
-    Only bookkeeping, under one lock: the caller closes what ``release`` and
-    ``close`` hand back. A client given by the user is never retired.
+    Only bookkeeping, under one lock: the caller closes the client when ``release`` or
+    ``close`` says so.
     """
 
-    def __init__(self, client: C, make: Callable[[], C] | None) -> None:
-        self._current = client
-        self._make = make
-        self._leases: dict[int, int] = {}
-        self._retired: set[int] = set()
+    def __init__(self, client: C, *, user_given: bool) -> None:
+        self.client = client
+        self.user_given = user_given
+        self._leases = 0
         self._closed = False
         self._lock = threading.Lock()
 
     def acquire(self) -> C:
+        """Lease the client for one request; ``RuntimeError`` once closed."""
         with self._lock:
             if self._closed:
                 raise RuntimeError("closed")
-            client = self._current
-            self._leases[id(client)] = self._leases.get(id(client), 0) + 1
-            return client
+            self._leases += 1
+            return self.client
 
-    def release(self, client: C) -> bool:
-        """Give a lease back; True when the caller must now close ``client``."""
+    def release(self) -> bool:
+        """Give a lease back; True when the caller must now close the client."""
         with self._lock:
-            left = self._leases[id(client)] - 1
-            if left:
-                self._leases[id(client)] = left
-                return False
-            del self._leases[id(client)]
-            if id(client) in self._retired:
-                self._retired.discard(id(client))
-                return True
-            return False
+            self._leases -= 1
+            return self._closed and not self._leases
 
-    def retire(self, client: C) -> C | None:
-        """Stop handing ``client`` out; returns it if idle already (close it now)."""
-        with self._lock:
-            if self._make is None or self._closed or client is not self._current:
-                return None
-            self._current = self._make()
-            if id(client) in self._leases:
-                self._retired.add(id(client))
-                return None
-            return client
-
-    def close(self) -> C | None:
-        """Close for good: returns the current client if idle (close it now); one still
-        in use is closed by the ``release`` of its last request."""
+    def close(self) -> bool:
+        """Close for good; True when the caller must close the client now (no request
+        in flight), else the ``release`` of the last one says so."""
         with self._lock:
             if self._closed:
-                return None
+                return False
             self._closed = True
-            client = self._current
-            if id(client) in self._leases:
-                self._retired.add(id(client))
-                return None
-            return client
+            return not self._leases
 
     @property
     def is_closed(self) -> bool:
         return self._closed
-
-    @property
-    def user_given(self) -> bool:
-        """The client came from the user: never replaced, its own settings apply."""
-        return self._make is None
 
 
 class Session(Generic[C]):
@@ -268,6 +242,24 @@ class CallTimeout(httpx.TimeoutException):
     """The whole call took longer than the client's timeout."""
 
 
+def drop_connection(response: httpx.Response) -> None:
+    """Shut the connection of a 5xx answer down before the response goes back to the pool.
+
+    After a plain-text 500 the server drops the connection without saying so, and the
+    next request on it would be reset. A socket shut down reads as closed, so httpx's
+    pool discards the connection instead of reusing it (at once, also on asyncio, where
+    closing a transport takes effect a loop turn later). Other connections are untouched.
+    """
+    if response.status_code < 500:
+        return
+    stream = response.extensions.get("network_stream")
+    sock = stream.get_extra_info("socket") if stream is not None else None
+    shutdown = getattr(sock, "shutdown", None)  # a socket, or asyncio's TransportSocket
+    if shutdown is not None:
+        with contextlib.suppress(OSError):
+            shutdown(socket.SHUT_RDWR)
+
+
 def past(deadline: float | None) -> bool:
     return deadline is not None and time.monotonic() > deadline
 
@@ -316,19 +308,16 @@ class SyncTransport(BaseTransport[httpx.Client]):
                     chunks.append(chunk)
                     if past(deadline):
                         raise CallTimeout("the whole call took too long", request=request)
+                drop_connection(response)
             finally:
                 response.close()
             self.take_token(response)
-            if response.status_code >= 500:
-                stale = pool.retire(http)
-                if stale is not None:
-                    stale.close()
             return response, b"".join(chunks)
         finally:
-            if pool.release(http):
+            if pool.release():
                 http.close()
 
     def close(self) -> None:
-        client = self.session.pool.close()
-        if client is not None:
-            client.close()
+        pool = self.session.pool
+        if pool.close():
+            pool.client.close()

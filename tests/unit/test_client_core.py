@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import warnings
 from typing import Any
@@ -204,47 +205,60 @@ def test_bearer_token_echoed_in_json_detail_is_masked(router: respx.MockRouter) 
 # -- the pool ------------------------------------------------------------------------
 
 
-def test_pool_retires_a_client_only_when_its_last_request_ends() -> None:
-    made: list[object] = []
-
-    def make() -> object:
-        made.append(object())
-        return made[-1]
-
-    first = make()
-    pool: Pool[object] = Pool(first, make)
-    a = pool.acquire()
-    b = pool.acquire()
-    assert a is b is first
-    assert pool.retire(first) is None, "in use: not to be closed yet"
-    fresh = pool.acquire()
-    assert fresh is made[-1] and fresh is not first
-    assert pool.release(a) is False
-    assert pool.release(b) is True, "last lease of a retired client: close it now"
-    assert pool.release(fresh) is False
-    assert pool.retire(first) is None, "already retired"
-    idle = pool.acquire()
-    pool.release(idle)
-    assert pool.retire(idle) is idle, "idle: close at once"
-
-
 def test_pool_close_waits_for_requests_in_flight() -> None:
-    client = object()
-    pool: Pool[object] = Pool(client, object)
-    lease = pool.acquire()
-    assert pool.close() is None, "in use: closed when its request ends"
+    pool: Pool[object] = Pool(object(), user_given=False)
+    pool.acquire()
+    pool.acquire()
+    assert pool.close() is False, "in use: closed when its last request ends"
     with pytest.raises(RuntimeError):
         pool.acquire()
-    assert pool.release(lease) is True
-    idle: Pool[object] = Pool(client, object)
-    assert idle.close() is client and idle.close() is None
+    assert pool.release() is False
+    assert pool.release() is True
+    idle: Pool[object] = Pool(object(), user_given=True)
+    assert idle.close() is True and idle.close() is False
 
 
-def test_pool_never_retires_a_users_client() -> None:
-    own = object()
-    pool: Pool[object] = Pool(own, None)
-    assert pool.retire(own) is None
-    assert pool.acquire() is own
+class _Stream:
+    """httpcore's network stream, as far as the transport looks at it."""
+
+    def __init__(self) -> None:
+        self.closed = 0
+
+    def get_extra_info(self, info: str) -> Any:
+        return self if info == "socket" else None
+
+    def shutdown(self, how: int) -> None:
+        self.closed += 1
+
+
+@pytest.mark.parametrize("status", [500, 502, 200, 404])
+def test_only_the_connection_of_a_5xx_is_dropped(status: int) -> None:
+    """After a plain-text 500 the server drops the connection without saying so: that
+    connection (and no other, and not the pool) is shut down before it is reused."""
+    streams: list[_Stream] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        streams.append(_Stream())
+        body = {"models": []} if status == 200 else {"detail": "x"}
+        return httpx.Response(status, json=body, extensions={"network_stream": streams[-1]})
+
+    http = httpx.Client(transport=httpx.MockTransport(answer))
+    with InvokeAIClient(BASE_URL, http_client=http, max_retries=0) as client:
+        for _ in range(2):
+            with contextlib.suppress(invokeai_py_client.APIError):
+                client.dnn_model_repo.list_models()
+        assert client._transport.session.pool.client is http and not http.is_closed
+    assert [s.closed for s in streams] == [1 if status >= 500 else 0] * 2
+
+    async def run() -> None:
+        ahttp = httpx.AsyncClient(transport=httpx.MockTransport(answer))
+        async with AsyncInvokeAIClient(BASE_URL, http_client=ahttp, max_retries=0) as aclient:
+            with contextlib.suppress(invokeai_py_client.APIError):
+                await aclient.dnn_model_repo.list_models()
+
+    streams.clear()
+    asyncio.run(run())
+    assert [s.closed for s in streams] == [1 if status >= 500 else 0]
 
 
 def test_calls_on_a_closed_client_raise_our_error() -> None:

@@ -238,21 +238,6 @@ def test_empty_error_body_says_no_detail(client: InvokeAIClient) -> None:
 
 
 @respx.mock
-def test_server_error_renews_the_connection_pool(client: InvokeAIClient) -> None:
-    respx.post(f"{BASE}/api/v2/models/empty_model_cache").respond(500, text="boom")
-    pool = client._transport.session.pool
-    before = pool.acquire()
-    pool.release(before)
-    with pytest.raises(ServerError):
-        client.dnn_model_repo.empty_model_cache()
-    after = pool.acquire()
-    pool.release(after)
-    assert after is not before and before.is_closed
-    respx.get(MODELS).respond(json={"models": []})
-    assert client.dnn_model_repo.list_models() == []
-
-
-@respx.mock
 def test_own_http_client_is_kept_after_server_error() -> None:
     own = httpx.Client()
     client = InvokeAIClient(BASE, http_client=own)
