@@ -152,6 +152,7 @@ class Session(Generic[C]):
         self.token = token or None
         self.pool = pool
         self.server_version: str | None = None
+        self.events: Any = None
 
 
 class BaseTransport(Generic[C]):

@@ -9,10 +9,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import httpx
 
 from . import _base_client as base
+from ._async_event_stream import AsyncEventStream
 from ._async_transport import AsyncTransport
 from ._base_client import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, NOT_GIVEN, BaseClient
 from ._core import Operation, check_version
 from ._transport import Options, Timeout
+from .errors import InvalidArgumentError
 
 if TYPE_CHECKING:
     from .dnn_model.async_dnn_model_repo import AsyncDnnModelRepository
@@ -39,12 +41,18 @@ class AsyncInvokeAIClient(BaseClient[AsyncTransport]):
         max_retries: int = DEFAULT_MAX_RETRIES,
         verify: bool | str = True,
         http_client: httpx.AsyncClient | None = None,
+        events: bool = True,
     ) -> None:
         options = Options(timeout=timeout, max_retries=max_retries)
         session = base.make_session(
             base_url, token, options, http_client, httpx.AsyncClient, verify
         )
         self._transport = AsyncTransport(session, options)
+        if not isinstance(events, bool):
+            raise InvalidArgumentError("events must be True or False")
+        session.events = AsyncEventStream(
+            session.base_url, lambda: session.token, verify, enabled=events
+        )
 
     @classmethod
     def from_url(
@@ -71,6 +79,13 @@ class AsyncInvokeAIClient(BaseClient[AsyncTransport]):
         copy._transport = AsyncTransport(self._transport.session, options)
         return copy
 
+    @property
+    def events(self) -> AsyncEventStream:
+        """The server's event stream (socket.io), connected on first use; needs the
+        ``events`` extra. Waits use it when they can and poll when they cannot."""
+        stream: AsyncEventStream = self._transport.session.events
+        return stream
+
     @cached_property
     def dnn_model_repo(self) -> AsyncDnnModelRepository:
         """Every model read and write, as coroutines."""
@@ -94,7 +109,8 @@ class AsyncInvokeAIClient(BaseClient[AsyncTransport]):
         return user
 
     async def close(self) -> None:
-        """Close the connection pool (requests in flight finish first)."""
+        """Close the event stream and the connection pool (requests in flight finish first)."""
+        await self.events.close()
         await self._transport.close()
 
     async def __aenter__(self) -> AsyncInvokeAIClient:

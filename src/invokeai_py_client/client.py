@@ -11,7 +11,9 @@ import httpx
 from . import _base_client as base
 from ._base_client import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, NOT_GIVEN, BaseClient
 from ._core import Operation, check_version, parse_version
+from ._event_stream import EventStream
 from ._transport import Options, SyncTransport, Timeout
+from .errors import InvalidArgumentError
 
 if TYPE_CHECKING:
     from .dnn_model.dnn_model_repo import DnnModelRepository
@@ -57,10 +59,16 @@ class InvokeAIClient(BaseClient[SyncTransport]):
         max_retries: int = DEFAULT_MAX_RETRIES,
         verify: bool | str = True,
         http_client: httpx.Client | None = None,
+        events: bool = True,
     ) -> None:
         options = Options(timeout=timeout, max_retries=max_retries)
         session = base.make_session(base_url, token, options, http_client, httpx.Client, verify)
         self._transport = SyncTransport(session, options)
+        if not isinstance(events, bool):
+            raise InvalidArgumentError("events must be True or False")
+        session.events = EventStream(
+            session.base_url, lambda: session.token, verify, enabled=events
+        )
 
     @classmethod
     def from_url(
@@ -88,6 +96,13 @@ class InvokeAIClient(BaseClient[SyncTransport]):
         copy._transport = SyncTransport(self._transport.session, options)
         return copy
 
+    @property
+    def events(self) -> EventStream:
+        """The server's event stream (socket.io), connected on first use; needs the
+        ``events`` extra. Waits use it when they can and poll when they cannot."""
+        stream: EventStream = self._transport.session.events
+        return stream
+
     @cached_property
     def dnn_model_repo(self) -> DnnModelRepository:
         """Every model read and write: list, install, update, delete, cache, HF login."""
@@ -114,7 +129,8 @@ class InvokeAIClient(BaseClient[SyncTransport]):
         return user
 
     def close(self) -> None:
-        """Close the connection pool (requests in flight finish first)."""
+        """Close the event stream and the connection pool (requests in flight finish first)."""
+        self.events.close()
         self._transport.close()
 
     def __enter__(self) -> InvokeAIClient:

@@ -20,6 +20,7 @@ Every failure of a public call reaches the caller as one of these::
     │       instance of its status's class (a 409 is a ConflictError too)
     ├── UnexpectedResponseError: an answer we cannot read (HTML, broken JSON, wrong shape)
     ├── UnsupportedByServerError: the server's version lacks the route
+    ├── EventStreamError: no event stream to be had (no socket.io library, refused, off)
     └── InstallJobError: an install job did not end well
         ├── InstallJobFailedError (status ``error``)
         ├── InstallJobCancelledError (status ``cancelled``)
@@ -48,6 +49,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "ConflictError",
+    "EventStreamError",
     "FailedDependencyError",
     "InstallJobCancelledError",
     "InstallJobError",
@@ -201,6 +203,11 @@ class UnsupportedByServerError(InvokeAIError):
         self.call = call
         self.server_version = server_version
         self.minimum_version = minimum_version
+
+
+class EventStreamError(InvokeAIError):
+    """No event stream now: the ``events`` extra is missing, the socket was refused, or
+    events are off for the client. Waits poll instead."""
 
 
 class InstallJobError(InvokeAIError):

@@ -147,7 +147,7 @@ def router() -> Iterator[respx.MockRouter]:
 
 def _client(router: respx.MockRouter, version: str) -> InvokeAIClient:
     replay(router, "version", version)
-    return InvokeAIClient(BASE_URL, max_retries=0, verify=False)
+    return InvokeAIClient(BASE_URL, max_retries=0, verify=False, events=False)
 
 
 @pytest.fixture
@@ -187,7 +187,7 @@ def repo_for(router: respx.MockRouter) -> Iterator[RepoFor]:
         if version not in routed:
             replay(router, "version", version)
             routed.add(version)
-        c = InvokeAIClient(BASE_URL, max_retries=0, verify=False)
+        c = InvokeAIClient(BASE_URL, max_retries=0, verify=False, events=False)
         clients.append(c)
         return c.dnn_model_repo
 

@@ -64,19 +64,28 @@ def test_same_parameters_and_kinds(sync: type, async_: type) -> None:
         assert _signature(func) == _signature(twin_func), name
         sync_io = name not in {"__repr__", "__init__", "with_options"}
         if sync_io and not inspect.iscoroutinefunction(func):
-            assert inspect.iscoroutinefunction(twin_func), f"{async_.__name__}.{name} must be async"
+            is_async = inspect.iscoroutinefunction(twin_func) or inspect.isasyncgenfunction(
+                twin_func
+            )
+            assert is_async, f"{async_.__name__}.{name} must be async"
+            if inspect.isgeneratorfunction(func):
+                assert inspect.isasyncgenfunction(twin_func), name
 
 
-@pytest.mark.parametrize(
-    ("sync", "async_"), PAIRS[:2], ids=lambda c: c.__name__
-)
+@pytest.mark.parametrize(("sync", "async_"), PAIRS[:2], ids=lambda c: c.__name__)
 def test_same_docs(sync: type, async_: type) -> None:
     for name, member in _public(sync).items():
         if name.startswith("__"):
             continue
         twin = inspect.getattr_static(async_, name)
-        doc = getattr(member, "__doc__", None) if not isinstance(member, property) else member.fget.__doc__
-        twin_doc = getattr(twin, "__doc__", None) if not isinstance(twin, property) else twin.fget.__doc__
+        doc = (
+            getattr(member, "__doc__", None)
+            if not isinstance(member, property)
+            else member.fget.__doc__
+        )
+        twin_doc = (
+            getattr(twin, "__doc__", None) if not isinstance(twin, property) else twin.fget.__doc__
+        )
         assert doc, f"{sync.__name__}.{name} has no docstring"
         assert _doc_of(doc) == _doc_of(twin_doc), name
 

@@ -89,6 +89,16 @@ VALID: dict[str, dict[str, Any]] = {
     "get_model_image": {"key": "k"},
     "set_model_image": {"key": "k", "image": b"\x89PNG\r\n\x1a\n...."},
     "delete_model_image": {"key": "k"},
+    "wait_all": {"jobs": [], "timeout": 1, "poll_interval": 0.01, "on_progress": None},
+    "as_completed": {"jobs": [], "timeout": 1, "poll_interval": 0.01, "on_progress": None},
+    "install_and_wait": {
+        "source": "/m/x.safetensors",
+        "config": None,
+        "inplace": True,
+        "access_token": None,
+        "timeout": 1,
+        "on_progress": None,
+    },
 }
 
 # Calls the library must refuse before sending anything: (method, argument, value).
@@ -150,23 +160,22 @@ def test_every_method_has_a_valid_call() -> None:
 
 def _cases() -> list[tuple[str, str, Any]]:
     return [
-        (method, arg, bad)
-        for method, args in VALID.items()
-        for arg in args
-        for bad in BAD_VALUES
+        (method, arg, bad) for method, args in VALID.items() for arg in args for bad in BAD_VALUES
     ]
 
 
 def test_bad_values_raise_only_our_errors_sync(mocked: respx.MockRouter) -> None:
     raw = []
-    with InvokeAIClient(BASE_URL, max_retries=0) as client:
+    with InvokeAIClient(BASE_URL, max_retries=0, events=False) as client:
         repo = client.dnn_model_repo
         for method, arg, bad in _cases():
             try:
-                getattr(repo, method)(**{**VALID[method], arg: bad})
+                result = getattr(repo, method)(**{**VALID[method], arg: bad})
+                if inspect.isgenerator(result):
+                    list(result)
             except InvokeAIError:
                 pass
-            except Exception as err:  # noqa: BLE001 - what we look for
+            except Exception as err:
                 raw.append(f"{method}({arg}={bad!r:.30}): {type(err).__name__}: {err}")
     assert not raw, "\n".join(raw)
     assert len(_cases()) > 300
@@ -175,14 +184,19 @@ def test_bad_values_raise_only_our_errors_sync(mocked: respx.MockRouter) -> None
 def test_bad_values_raise_only_our_errors_async(mocked: respx.MockRouter) -> None:
     async def run() -> list[str]:
         raw = []
-        async with AsyncInvokeAIClient(BASE_URL, max_retries=0) as client:
+        async with AsyncInvokeAIClient(BASE_URL, max_retries=0, events=False) as client:
             repo = client.dnn_model_repo
             for method, arg, bad in _cases():
                 try:
-                    await getattr(repo, method)(**{**VALID[method], arg: bad})
+                    call = getattr(repo, method)(**{**VALID[method], arg: bad})
+                    if inspect.isasyncgen(call):
+                        async for _ in call:
+                            pass
+                    else:
+                        await call
                 except InvokeAIError:
                     pass
-                except Exception as err:  # noqa: BLE001
+                except Exception as err:
                     raw.append(f"{method}({arg}={bad!r:.30}): {type(err).__name__}: {err}")
         return raw
 
@@ -191,10 +205,12 @@ def test_bad_values_raise_only_our_errors_async(mocked: respx.MockRouter) -> Non
 
 
 @pytest.mark.parametrize(("method", "arg", "value"), REFUSED, ids=lambda v: f"{v!r:.20}")
-def test_refused_before_sending(mocked: respx.MockRouter, method: str, arg: str, value: Any) -> None:
-    with InvokeAIClient(BASE_URL, max_retries=0) as client:
-        with pytest.raises(InvalidArgumentError):
-            getattr(client.dnn_model_repo, method)(**{**VALID[method], arg: value})
+def test_refused_before_sending(
+    mocked: respx.MockRouter, method: str, arg: str, value: Any
+) -> None:
+    client = InvokeAIClient(BASE_URL, max_retries=0, events=False)
+    with client, pytest.raises(InvalidArgumentError):
+        getattr(client.dnn_model_repo, method)(**{**VALID[method], arg: value})
     assert api_calls(mocked) == []
 
 
@@ -240,7 +256,7 @@ def test_bad_client_settings(kwargs: dict[str, Any]) -> None:
 def test_bad_wait_arguments(mocked: respx.MockRouter, kwargs: dict[str, Any]) -> None:
     from invokeai_py_client.dnn_model import ModelInstJobHandle
 
-    with InvokeAIClient(BASE_URL, max_retries=0) as client:
+    with InvokeAIClient(BASE_URL, max_retries=0, events=False) as client:
         info = ModelInstJobInfo.model_validate(body("install_201_inplace"))
         with pytest.raises(InvalidArgumentError):
             ModelInstJobHandle(client.dnn_model_repo, info).wait(**kwargs)

@@ -153,7 +153,11 @@ def test_one_malformed_record_among_many_keeps_all(router: respx.MockRouter) -> 
     assert kept.base == BaseDnnModelType.UNKNOWN
     assert kept.extra["base"] == {"unexpected": "object"}
     assert kept.extra["brand_new"] == 1
-    assert (kept.key, kept.name, kept.type) == (models[7]["key"], models[7]["name"], models[7]["type"])
+    assert (kept.key, kept.name, kept.type) == (
+        models[7]["key"],
+        models[7]["name"],
+        models[7]["type"],
+    )
     shape = [w for w in seen if issubclass(w.category, ResponseShapeWarning)]
     assert len(shape) == 1
     assert odd in str(shape[0].message) and "'base'" in str(shape[0].message)
@@ -161,7 +165,12 @@ def test_one_malformed_record_among_many_keeps_all(router: respx.MockRouter) -> 
 
 def test_one_malformed_job_keeps_the_rest_and_no_token(router: respx.MockRouter) -> None:
     good = body("install_job_running")
-    bad = {**good, "id": 3, "bytes": "many", "source": {"url": "http://h/x", "access_token": SECRET}}
+    bad = {
+        **good,
+        "id": 3,
+        "bytes": "many",
+        "source": {"url": "http://h/x", "access_token": SECRET},
+    }
     router.get(f"{V2}/install").respond(json=[good, bad])
     client = InvokeAIClient(BASE_URL)
     with pytest.warns(ResponseShapeWarning, match="'bytes'"):
@@ -185,7 +194,10 @@ def test_echoed_secrets_are_masked_in_errors(
     echo = f"POST /api/v2/models/install?source=x&access_token={SECRET} failed: {SECRET}"
     router.post(f"{V2}/install").respond(500, text=echo)
     caplog.set_level(logging.DEBUG)
-    with InvokeAIClient(BASE_URL) as client, pytest.raises(invokeai_py_client.ServerError) as caught:
+    with (
+        InvokeAIClient(BASE_URL) as client,
+        pytest.raises(invokeai_py_client.ServerError) as caught,
+    ):
         client.dnn_model_repo.install_model("http://h/x.safetensors", access_token=SECRET)
     err = caught.value
     for text in (str(err), repr(err), str(err.detail), str(err.body), caplog.text):
@@ -195,9 +207,10 @@ def test_echoed_secrets_are_masked_in_errors(
 
 def test_bearer_token_echoed_in_json_detail_is_masked(router: respx.MockRouter) -> None:
     router.get(f"{V2}/i/k").respond(400, json={"detail": [f"bad token {SECRET}"], "t": SECRET})
-    with InvokeAIClient(BASE_URL, token=SECRET) as client, pytest.raises(
-        invokeai_py_client.BadRequestError
-    ) as caught:
+    with (
+        InvokeAIClient(BASE_URL, token=SECRET) as client,
+        pytest.raises(invokeai_py_client.BadRequestError) as caught,
+    ):
         client.dnn_model_repo.get_model_by_key("k")
     assert SECRET not in f"{caught.value} {caught.value.detail} {caught.value.body}"
 
@@ -283,7 +296,7 @@ def test_async_install_and_wait(router: respx.MockRouter) -> None:
     replay(router, "models_list")
 
     async def run() -> tuple[ModelInstJobInfo, list[DnnModel]]:
-        async with AsyncInvokeAIClient(BASE_URL) as client:
+        async with AsyncInvokeAIClient(BASE_URL, events=False) as client:
             repo = client.dnn_model_repo
             job = await repo.install_model("/x.safetensors", inplace=True)
             final = await job.wait(timeout=5, poll_interval=0.01)
@@ -301,7 +314,7 @@ def test_async_versions_gate(router: respx.MockRouter) -> None:
     catch_all = router.route().mock(return_value=httpx.Response(418))
 
     async def run() -> None:
-        async with AsyncInvokeAIClient(BASE_URL) as client:
+        async with AsyncInvokeAIClient(BASE_URL, events=False) as client:
             with pytest.raises(invokeai_py_client.UnsupportedByServerError):
                 await client.dnn_model_repo.list_missing_models()
 

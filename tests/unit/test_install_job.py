@@ -22,15 +22,13 @@ from invokeai_py_client.dnn_model import (
     ModelInstJobInfo,
 )
 from invokeai_py_client.errors import (
-    InstallJobLostError,
     InstallJobCancelledError,
     InstallJobError,
     InstallJobFailedError,
+    InstallJobLostError,
     InstallJobTimeoutError,
     InvalidArgumentError,
-    NotFoundError,
     UnsupportedByServerError,
-    UnsupportedMediaTypeError,
 )
 from tests.unit.conftest import (
     OLD_VERSION,

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
+from ..errors import InvalidArgumentError
 from . import _operations as ops
-from .async_install_job import AsyncModelInstJobHandle
+from ._job_base import WaitClock
+from ._wait_plan import InstallProgress, WaitPlan
+from .async_install_job import AsyncModelInstJobHandle, wait_for
 from .dnn_model_models import (
     BulkDeleteResult,
     BulkReidentifyResult,
@@ -182,6 +185,71 @@ class AsyncDnnModelRepository:
         """Forget finished jobs (completed, error, cancelled). True when done."""
         return await self._run(ops.prune_install_jobs())
 
+    # -- waiting -------------------------------------------------------------
+
+    async def wait_all(
+        self,
+        jobs: Iterable[AsyncModelInstJobHandle],
+        *,
+        timeout: float | None = 600.0,
+        poll_interval: float = 2.0,
+        on_progress: Callable[[InstallProgress], Any] | None = None,
+    ) -> list[ModelInstJobInfo]:
+        """Wait until every job has ended; their final states, in the order given.
+
+        One event stream serves every job; polls ask for all jobs in one request
+        when there are more than two. Raises as ``ModelInstJobHandle.wait``.
+        """
+        jobs = _handles(jobs)
+        async for _ in self.as_completed(
+            jobs, timeout=timeout, poll_interval=poll_interval, on_progress=on_progress
+        ):
+            pass
+        return [job.info for job in jobs]
+
+    async def as_completed(
+        self,
+        jobs: Iterable[AsyncModelInstJobHandle],
+        *,
+        timeout: float | None = 600.0,
+        poll_interval: float = 2.0,
+        on_progress: Callable[[InstallProgress], Any] | None = None,
+    ) -> AsyncIterator[AsyncModelInstJobHandle]:
+        """Yield each job as it ends, first ended first (like ``asyncio.as_completed``).
+
+        Raises ``InstallJobTimeoutError`` when ``timeout`` passes with jobs pending.
+        """
+        plan = WaitPlan(_handles(jobs), WaitClock(timeout, poll_interval), on_progress)
+        async for job in wait_for(plan, self._client.events, self._poll):
+            yield cast(AsyncModelInstJobHandle, job)
+
+    async def install_and_wait(
+        self,
+        source: str | Path,
+        config: Config | None = None,
+        inplace: bool | None = None,
+        access_token: str | None = None,
+        *,
+        timeout: float | None = 600.0,
+        on_progress: Callable[[InstallProgress], Any] | None = None,
+    ) -> ModelInstJobInfo:
+        """Install, wait, and return the final state of a job that completed.
+
+        Raises ``InstallJobFailedError`` or ``InstallJobCancelledError`` when the job
+        did not complete, ``InstallJobTimeoutError`` when ``timeout`` passed.
+        """
+        job = await self.install_model(source, config, inplace, access_token)
+        await job.wait(timeout=timeout, on_progress=on_progress)
+        return await job.raise_for_status()
+
+    async def _poll(self, plan: WaitPlan) -> None:
+        jobs = list(plan.pending.values())
+        if len(jobs) <= 2:
+            infos = [await self.get_install_job_info(job.id) for job in jobs]
+            plan.take_infos(infos, jobs)
+        else:
+            plan.take_listing(await self._run(ops.list_install_jobs()))
+
     # -- changes -------------------------------------------------------------
 
     async def update_model(self, key: str, changes: Config) -> DnnModel:
@@ -317,3 +385,11 @@ class AsyncDnnModelRepository:
         Raises ``NotFoundError`` for an unknown model.
         """
         return await self._run(ops.delete_model_image(key))
+
+
+def _handles(jobs: Any) -> list[AsyncModelInstJobHandle]:
+    if isinstance(jobs, AsyncModelInstJobHandle):
+        return [jobs]
+    if isinstance(jobs, (str, bytes)) or not isinstance(jobs, Iterable):
+        raise InvalidArgumentError(f"jobs must be install-job handles, not {jobs!r:.60}")
+    return list(jobs)

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
-from ._job_base import JobHandleBase, WaitClock
+from .._async_event_stream import AsyncEventStream, AsyncSubscription
+from .._event_stream import EventStreamError
+from ._job_base import JobHandleBase
+from ._wait_plan import InstallProgress, WaitPlan
 from .dnn_model_models import InstallJobStatus, ModelInstJobInfo
 
 if TYPE_CHECKING:
     from .async_dnn_model_repo import AsyncDnnModelRepository
 
-__all__ = ["AsyncModelInstJobHandle"]
+__all__ = ["AsyncModelInstJobHandle", "wait_for"]
 
 
 class AsyncModelInstJobHandle(JobHandleBase):
@@ -76,16 +80,25 @@ class AsyncModelInstJobHandle(JobHandleBase):
         return self._apply(await self._repo.restart_failed_install_job(self.id))
 
     async def wait(
-        self, timeout: float | None = 600.0, poll_interval: float = 2.0
+        self,
+        timeout: float | None = 600.0,
+        poll_interval: float = 2.0,
+        on_progress: Callable[[InstallProgress], Any] | None = None,
     ) -> ModelInstJobInfo:
-        """Poll until the job ends and return its final state, success or failure.
+        """Wait until the job ends and return its final state, success or failure.
+
+        Follows the server's events when it can (see ``client.events``), and polls
+        otherwise: fast at first, backing off to ``poll_interval``.
 
         Parameters
         ----------
         timeout : float or None
             Seconds to wait at most; None waits forever.
         poll_interval : float
-            Seconds between polls.
+            Seconds between polls at most (with events: between safety polls).
+        on_progress : callable, optional
+            Called with an ``InstallProgress`` a few times a second at most, and
+            once at the end.
 
         Raises
         ------
@@ -94,12 +107,10 @@ class AsyncModelInstJobHandle(JobHandleBase):
         InstallJobLostError
             The server no longer has the job.
         """
-        clock = WaitClock(timeout, poll_interval)
-        info = await self._current()
-        while not info.is_terminal:
-            await asyncio.sleep(clock.next_sleep(info))
-            info = await self.refresh()
-        return info
+        await self._repo.wait_all(
+            [self], timeout=timeout, poll_interval=poll_interval, on_progress=on_progress
+        )
+        return self._info
 
     async def raise_for_status(self) -> ModelInstJobInfo:
         """Raise if the job failed or was cancelled; otherwise return its state.
@@ -111,3 +122,43 @@ class AsyncModelInstJobHandle(JobHandleBase):
 
     async def _current(self) -> ModelInstJobInfo:
         return self._info if self._info.is_terminal else await self.refresh()
+
+
+async def wait_for(
+    plan: WaitPlan, stream: AsyncEventStream, poll: Callable[[WaitPlan], Awaitable[None]]
+) -> AsyncIterator[JobHandleBase]:
+    """Run ``plan``: yield each job as it ends (see ``install_job.wait_for``)."""
+    subscription = await _subscribe(stream) if plan.pending else None
+    plan.events = subscription is not None
+    epoch = subscription.epoch if subscription is not None else 0
+    try:
+        while plan.done or plan.pending:
+            while plan.done:
+                yield plan.done.popleft()
+            if not plan.pending:
+                return
+            if subscription is not None and subscription.epoch != epoch:
+                epoch = subscription.epoch
+                plan.poll_now()
+            if plan.poll_due():
+                await poll(plan)
+                plan.polled()
+                continue
+            wait = plan.seconds_to_wait()
+            if subscription is None:
+                await asyncio.sleep(wait)
+                continue
+            event = await subscription.get(wait)
+            while event is not None:
+                plan.take_event(event)
+                event = await subscription.get(0)
+    finally:
+        if subscription is not None:
+            subscription.close()
+
+
+async def _subscribe(stream: AsyncEventStream) -> AsyncSubscription | None:
+    try:
+        return await stream.subscribe()
+    except EventStreamError:
+        return None

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
+from ..errors import InvalidArgumentError
 from . import _operations as ops
+from ._job_base import WaitClock
+from ._wait_plan import InstallProgress, WaitPlan
 from .dnn_model_models import (
     BulkDeleteResult,
     BulkReidentifyResult,
@@ -22,7 +25,7 @@ from .dnn_model_models import (
     StarterModelCatalog,
 )
 from .dnn_model_types import BaseDnnModelType, DnnModel, DnnModelFormat, DnnModelType
-from .install_job import ModelInstJobHandle
+from .install_job import ModelInstJobHandle, wait_for
 
 if TYPE_CHECKING:
     from ..client import InvokeAIClient
@@ -179,6 +182,71 @@ class DnnModelRepository:
         """Forget finished jobs (completed, error, cancelled). True when done."""
         return self._run(ops.prune_install_jobs())
 
+    # -- waiting -------------------------------------------------------------
+
+    def wait_all(
+        self,
+        jobs: Iterable[ModelInstJobHandle],
+        *,
+        timeout: float | None = 600.0,
+        poll_interval: float = 2.0,
+        on_progress: Callable[[InstallProgress], Any] | None = None,
+    ) -> list[ModelInstJobInfo]:
+        """Wait until every job has ended; their final states, in the order given.
+
+        One event stream serves every job; polls ask for all jobs in one request
+        when there are more than two. Raises as ``ModelInstJobHandle.wait``.
+        """
+        jobs = _handles(jobs)
+        for _ in self.as_completed(
+            jobs, timeout=timeout, poll_interval=poll_interval, on_progress=on_progress
+        ):
+            pass
+        return [job.info for job in jobs]
+
+    def as_completed(
+        self,
+        jobs: Iterable[ModelInstJobHandle],
+        *,
+        timeout: float | None = 600.0,
+        poll_interval: float = 2.0,
+        on_progress: Callable[[InstallProgress], Any] | None = None,
+    ) -> Iterator[ModelInstJobHandle]:
+        """Yield each job as it ends, first ended first (like ``asyncio.as_completed``).
+
+        Raises ``InstallJobTimeoutError`` when ``timeout`` passes with jobs pending.
+        """
+        plan = WaitPlan(_handles(jobs), WaitClock(timeout, poll_interval), on_progress)
+        yield from cast(
+            Iterator[ModelInstJobHandle], wait_for(plan, self._client.events, self._poll)
+        )
+
+    def install_and_wait(
+        self,
+        source: str | Path,
+        config: Config | None = None,
+        inplace: bool | None = None,
+        access_token: str | None = None,
+        *,
+        timeout: float | None = 600.0,
+        on_progress: Callable[[InstallProgress], Any] | None = None,
+    ) -> ModelInstJobInfo:
+        """Install, wait, and return the final state of a job that completed.
+
+        Raises ``InstallJobFailedError`` or ``InstallJobCancelledError`` when the job
+        did not complete, ``InstallJobTimeoutError`` when ``timeout`` passed.
+        """
+        job = self.install_model(source, config, inplace, access_token)
+        job.wait(timeout=timeout, on_progress=on_progress)
+        return job.raise_for_status()
+
+    def _poll(self, plan: WaitPlan) -> None:
+        jobs = list(plan.pending.values())
+        if len(jobs) <= 2:
+            plan.take_infos([self.get_install_job_info(job.id) for job in jobs], jobs)
+        else:
+            plan.take_listing(self._run(ops.list_install_jobs()))
+
     # -- changes -------------------------------------------------------------
 
     def update_model(self, key: str, changes: Config) -> DnnModel:
@@ -312,3 +380,11 @@ class DnnModelRepository:
         Raises ``NotFoundError`` for an unknown model.
         """
         return self._run(ops.delete_model_image(key))
+
+
+def _handles(jobs: Any) -> list[ModelInstJobHandle]:
+    if isinstance(jobs, ModelInstJobHandle):
+        return [jobs]
+    if isinstance(jobs, (str, bytes)) or not isinstance(jobs, Iterable):
+        raise InvalidArgumentError(f"jobs must be install-job handles, not {jobs!r:.60}")
+    return list(jobs)

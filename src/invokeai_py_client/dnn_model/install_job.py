@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
-from ._job_base import JobHandleBase, WaitClock
+from .._event_stream import EventStream, EventStreamError, Subscription
+from ._job_base import JobHandleBase
+from ._wait_plan import InstallProgress, WaitPlan
 from .dnn_model_models import InstallJobStatus, ModelInstJobInfo
 
 if TYPE_CHECKING:
     from .dnn_model_repo import DnnModelRepository
 
-__all__ = ["ModelInstJobHandle"]
+__all__ = ["ModelInstJobHandle", "wait_for"]
 
 
 class ModelInstJobHandle(JobHandleBase):
@@ -78,15 +81,26 @@ class ModelInstJobHandle(JobHandleBase):
         """Restart the failed downloads of the job (InvokeAI 6.12+)."""
         return self._apply(self._repo.restart_failed_install_job(self.id))
 
-    def wait(self, timeout: float | None = 600.0, poll_interval: float = 2.0) -> ModelInstJobInfo:
-        """Poll until the job ends and return its final state, success or failure.
+    def wait(
+        self,
+        timeout: float | None = 600.0,
+        poll_interval: float = 2.0,
+        on_progress: Callable[[InstallProgress], Any] | None = None,
+    ) -> ModelInstJobInfo:
+        """Wait until the job ends and return its final state, success or failure.
+
+        Follows the server's events when it can (see ``client.events``), and polls
+        otherwise: fast at first, backing off to ``poll_interval``.
 
         Parameters
         ----------
         timeout : float or None
             Seconds to wait at most; None waits forever.
         poll_interval : float
-            Seconds between polls.
+            Seconds between polls at most (with events: between safety polls).
+        on_progress : callable, optional
+            Called with an ``InstallProgress`` a few times a second at most, and
+            once at the end.
 
         Raises
         ------
@@ -95,12 +109,10 @@ class ModelInstJobHandle(JobHandleBase):
         InstallJobLostError
             The server no longer has the job.
         """
-        clock = WaitClock(timeout, poll_interval)
-        info = self._current()
-        while not info.is_terminal:
-            time.sleep(clock.next_sleep(info))
-            info = self.refresh()
-        return info
+        self._repo.wait_all(
+            [self], timeout=timeout, poll_interval=poll_interval, on_progress=on_progress
+        )
+        return self._info
 
     def raise_for_status(self) -> ModelInstJobInfo:
         """Raise if the job failed or was cancelled; otherwise return its state.
@@ -112,3 +124,44 @@ class ModelInstJobHandle(JobHandleBase):
 
     def _current(self) -> ModelInstJobInfo:
         return self._info if self._info.is_terminal else self.refresh()
+
+
+def wait_for(
+    plan: WaitPlan, stream: EventStream, poll: Callable[[WaitPlan], None]
+) -> Iterator[JobHandleBase]:
+    """Run ``plan``: yield each job as it ends. Subscribes before the first poll, so no
+    end is missed; polls after every reconnect and when the plan says so."""
+    subscription = _subscribe(stream) if plan.pending else None
+    plan.events = subscription is not None
+    epoch = subscription.epoch if subscription is not None else 0
+    try:
+        while plan.done or plan.pending:
+            while plan.done:
+                yield plan.done.popleft()
+            if not plan.pending:
+                return
+            if subscription is not None and subscription.epoch != epoch:
+                epoch = subscription.epoch
+                plan.poll_now()
+            if plan.poll_due():
+                poll(plan)
+                plan.polled()
+                continue
+            wait = plan.seconds_to_wait()
+            if subscription is None:
+                time.sleep(wait)
+                continue
+            event = subscription.get(wait)
+            while event is not None:
+                plan.take_event(event)
+                event = subscription.get(0)
+    finally:
+        if subscription is not None:
+            subscription.close()
+
+
+def _subscribe(stream: EventStream) -> Subscription | None:
+    try:
+        return stream.subscribe()
+    except EventStreamError:
+        return None

@@ -1,0 +1,196 @@
+"""Waiting for install jobs, without I/O: what to poll when, what events mean, progress.
+
+The sync and the async waits (``install_job.wait_for``, ``async_install_job.wait_for``)
+only send, sleep and read events; every decision is here. With an event stream the
+jobs change as events arrive, and a poll runs after every (re)connect and every
+``poll_interval`` (the stream is silent on pause, and a cancelled download says only
+``download_cancelled``). Without one, polls start fast and back off to ``poll_interval``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import InstallJobTimeoutError, InvalidArgumentError
+from ._job_base import JobHandleBase, WaitClock
+from .dnn_model_models import MAX_UNFINISHED_PROGRESS, InstallJobStatus, ModelInstJobInfo
+from .install_events import DownloadEvent, InstallEvent, ModelInstallEvent, job_update
+
+__all__ = ["InstallProgress", "WaitPlan"]
+
+FIRST_POLL = 0.01
+REPORTS_PER_SECOND = 4.0
+RATE_WINDOW = 5.0
+
+
+@dataclass(frozen=True)
+class InstallProgress:
+    """How far one install job has come, as ``wait(on_progress=...)`` reports it.
+
+    ``fraction`` never goes backwards and is 1.0 only once the job completed; ``rate``
+    (bytes/s over the last seconds) and ``eta`` (seconds) are None until known.
+    """
+
+    job: Any
+    status: InstallJobStatus
+    bytes: int
+    total_bytes: int
+    fraction: float | None
+    rate: float | None
+    eta: float | None
+
+    @property
+    def id(self) -> int:
+        """The job's id."""
+        return int(self.job.id)
+
+    @property
+    def source(self) -> str | None:
+        """The job's source (path, URL or repo id)."""
+        return self.job.info.source  # type: ignore[no-any-return]
+
+
+class _Tracker:
+    """Progress of one job: samples for the rate, the last fraction, when last told."""
+
+    def __init__(self) -> None:
+        self.samples: deque[tuple[float, int]] = deque()
+        self.fraction: float | None = None
+        self.told_at = -1e9
+        self.told_final = False
+
+    def report(self, job: Any, info: ModelInstJobInfo, now: float) -> InstallProgress | None:
+        self.samples.append((now, info.bytes))
+        while len(self.samples) > 2 and now - self.samples[0][0] > RATE_WINDOW:
+            self.samples.popleft()
+        if info.status.is_success:
+            fraction: float | None = 1.0
+        elif info.total_bytes > 0:
+            fraction = min(info.bytes / info.total_bytes, MAX_UNFINISHED_PROGRESS)
+        else:
+            fraction = None
+        if fraction is not None and self.fraction is not None:
+            fraction = max(fraction, self.fraction)
+        final = info.is_terminal
+        if self.told_final or (not final and now - self.told_at < 1 / REPORTS_PER_SECOND):
+            return None
+        self.fraction, self.told_at, self.told_final = fraction, now, final
+        rate = self._rate()
+        left = info.total_bytes - info.bytes
+        eta = left / rate if rate and info.total_bytes and not final else None
+        return InstallProgress(
+            job, info.status, info.bytes, info.total_bytes, fraction, rate, 0.0 if final else eta
+        )
+
+    def _rate(self) -> float | None:
+        (t0, b0), (t1, b1) = self.samples[0], self.samples[-1]
+        return (b1 - b0) / (t1 - t0) if t1 - t0 >= 0.2 and b1 >= b0 else None
+
+
+class WaitPlan:
+    """The state of one wait over several jobs: pending, done, when to poll next."""
+
+    def __init__(
+        self,
+        jobs: Sequence[JobHandleBase],
+        clock: WaitClock,
+        on_progress: Callable[[InstallProgress], Any] | None,
+    ) -> None:
+        if on_progress is not None and not callable(on_progress):
+            raise InvalidArgumentError("on_progress must be callable")
+        self.clock = clock
+        self.on_progress = on_progress
+        self.pending: dict[int, JobHandleBase] = {}
+        self.done: deque[JobHandleBase] = deque()
+        self._trackers: dict[int, _Tracker] = {}
+        for job in jobs:
+            if not isinstance(job, JobHandleBase):
+                raise InvalidArgumentError(f"not an install-job handle: {job!r}")
+            self._trackers[id(job)] = _Tracker()
+            if job.info.is_terminal:
+                self.done.append(job)
+            else:
+                self.pending[id(job)] = job
+        self.events = False
+        self._interval = min(FIRST_POLL, clock.poll_interval)
+        self._next_poll = 0.0
+
+    # -- what the waits ask ------------------------------------------------------------
+
+    def poll_due(self) -> bool:
+        return time.monotonic() >= self._next_poll
+
+    def poll_now(self) -> None:
+        """Poll at the next chance (a reconnect, a download that ended silently)."""
+        self._next_poll = 0.0
+
+    def seconds_to_wait(self) -> float:
+        """How long to wait for an event (or sleep) before the next poll; raises
+        ``InstallJobTimeoutError`` once the deadline has passed."""
+        now = time.monotonic()
+        until_poll = max(self._next_poll - now, 0.0)
+        if self.clock.deadline is None:
+            return until_poll
+        left = self.clock.deadline - now
+        if left <= 0:
+            info = next(iter(self.pending.values())).info
+            raise InstallJobTimeoutError(
+                f"{info.describe()} - still not done after {self.clock.timeout:g} s"
+                + (f" ({len(self.pending)} jobs pending)" if len(self.pending) > 1 else ""),
+                info,
+            )
+        return min(until_poll, left)
+
+    def polled(self) -> None:
+        """A poll ran: schedule the next (fixed with events, backing off without)."""
+        if self.events:
+            self._next_poll = time.monotonic() + self.clock.poll_interval
+            return
+        self._next_poll = time.monotonic() + self._interval
+        self._interval = min(self._interval * 2, self.clock.poll_interval)
+
+    # -- what the waits tell -------------------------------------------------------------
+
+    def take_infos(
+        self, infos: Iterable[ModelInstJobInfo | None], jobs: list[JobHandleBase]
+    ) -> None:
+        """Fresh states of ``jobs`` (None for a job the server no longer has)."""
+        for job, info in zip(jobs, infos, strict=True):
+            self._take(job, job._apply(info))
+
+    def take_listing(self, infos: Iterable[ModelInstJobInfo]) -> None:
+        """Every job the server lists; a pending job missing from it is lost."""
+        by_id = {info.id: info for info in infos}
+        for job in list(self.pending.values()):
+            self._take(job, job._apply(by_id.get(job.id)))
+
+    def take_event(self, event: InstallEvent) -> None:
+        if isinstance(event, DownloadEvent) and event.name in _DOWNLOAD_ENDS:
+            self.poll_now()
+            return
+        if not isinstance(event, ModelInstallEvent):
+            return
+        for job in list(self.pending.values()):
+            info = job_update(job.info, event)
+            if info is not None:
+                self._take(job, job._apply(info))
+            elif event.id == job.id and event.name in _ENDS:
+                self.poll_now()  # an end we could not read: ask the server
+
+    def _take(self, job: JobHandleBase, info: ModelInstJobInfo) -> None:
+        tracker = self._trackers[id(job)]
+        if self.on_progress is not None:
+            report = tracker.report(job, info, time.monotonic())
+            if report is not None:
+                self.on_progress(report)
+        if info.is_terminal and id(job) in self.pending:
+            del self.pending[id(job)]
+            self.done.append(job)
+
+
+_ENDS = frozenset({"model_install_complete", "model_install_error", "model_install_cancelled"})
+_DOWNLOAD_ENDS = frozenset({"download_cancelled", "download_error", "download_complete"})

@@ -1,0 +1,307 @@
+"""Pushed events: parsing captured payloads, job updates, and waits driven by them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from invokeai_py_client._event_stream import EventStreamError
+from invokeai_py_client.dnn_model import ModelInstJobHandle, ModelInstJobInfo
+from invokeai_py_client.dnn_model._job_base import WaitClock
+from invokeai_py_client.dnn_model._wait_plan import InstallProgress, WaitPlan
+from invokeai_py_client.dnn_model.install_events import (
+    DownloadEvent,
+    InstallEvent,
+    ModelInstallEvent,
+    job_update,
+    parse_event,
+)
+from invokeai_py_client.dnn_model.install_job import wait_for
+from invokeai_py_client.errors import InstallJobLostError, InstallJobTimeoutError
+from tests.unit.conftest import FIXTURES_DIR, OLD_VERSION, VERSION
+
+VERSIONS = [VERSION, OLD_VERSION]
+
+
+def scenario(name: str, version: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((FIXTURES_DIR / version / f"events_{name}.json").read_text())
+    return data
+
+
+def events_of(name: str, version: str) -> list[InstallEvent]:
+    return [parse_event(e["event"], e["data"]) for e in scenario(name, version)["events"]]
+
+
+def start_info(name: str, version: str, status: str = "waiting") -> ModelInstJobInfo:
+    """The job as it was when the install was accepted (from its final state)."""
+    final = dict(scenario(name, version)["final_job"])
+    final.update(status=status, bytes=0, config_out=None, error=None, error_reason=None)
+    return ModelInstJobInfo.model_validate(final)
+
+
+# -- parsing -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize("name", ["local_inplace", "url_download", "url_cancel", "probe_error"])
+def test_captured_events_parse(version: str, name: str) -> None:
+    raw = scenario(name, version)["events"]
+    parsed = events_of(name, version)
+    for item, event in zip(raw, parsed, strict=True):
+        assert event.name == item["event"]
+        if item["event"].startswith("model_install_"):
+            assert isinstance(event, ModelInstallEvent)
+            assert event.id == item["data"]["id"]
+            assert event.source == scenario(name, version)["source"]
+        elif item["event"].startswith("download_"):
+            assert isinstance(event, DownloadEvent)
+            assert event.source == item["data"]["source"]
+
+
+def test_unknown_and_malformed_events_never_raise() -> None:
+    assert parse_event("queue_item_status_changed", {"a": 1}).extra == {"a": 1}
+    assert type(parse_event("model_install_complete", {"id": "x"})) is InstallEvent
+    assert type(parse_event("model_install_complete", None)) is InstallEvent
+    odd = parse_event("model_install_download_progress", {"id": 3, "bytes": "many", "z": 1})
+    assert odd.name == "model_install_download_progress"
+    secret = {"url": "u", "access_token": "s3"}
+    echoed = parse_event("model_install_started", {"id": 1, "source": secret})
+    assert "s3" not in repr(echoed) and isinstance(echoed, ModelInstallEvent)
+
+
+# -- job updates ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_download_followed_by_its_events(version: str) -> None:
+    info = start_info("url_download", version)
+    seen_bytes = []
+    for event in events_of("url_download", version):
+        updated = job_update(info, event)
+        if updated is not None:
+            info = updated
+            seen_bytes.append(info.bytes)
+    assert seen_bytes == sorted(seen_bytes) and seen_bytes[-1] == info.total_bytes > 0
+    final = scenario("url_download", version)["final_job"]
+    if version == VERSION:  # 6.14.2 sends the record with the completion
+        assert info.status == "completed" and info.model_key == final["config_out"]["key"]
+        assert info.progress == 1.0
+    else:  # 6.8.1 does not: the wait asks the server
+        assert info.status == "downloads_done" and info.model_key is None
+        assert info.progress is not None and info.progress < 1.0
+
+
+def test_events_of_another_job_or_source_change_nothing() -> None:
+    info = start_info("local_inplace", VERSION)
+    for event in events_of("url_download", VERSION):
+        assert job_update(info, event) is None
+    other = parse_event("model_install_complete", {"id": info.id, "source": {"path": "/x"}})
+    assert job_update(info, other) is None
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_an_error_event_fails_the_job(version: str) -> None:
+    info = start_info("probe_error", version)
+    for event in events_of("probe_error", version):
+        info = job_update(info, event) or info
+    assert info.status == "error" and info.error is not None and info.error.type
+    assert info.message
+
+
+# -- waits driven by events (a fake stream replays captured events) -----------------------
+
+
+class FakeSubscription:
+    def __init__(self, events: list[InstallEvent]) -> None:
+        self.events = list(events)
+        self.epoch = 1
+        self.closed = False
+        self.log: list[str] = []
+
+    def get(self, timeout: float | None = None) -> InstallEvent | None:
+        if self.events:
+            event = self.events.pop(0)
+            self.log.append(event.name)
+            return event
+        return None
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class FakeStream:
+    def __init__(self, subscription: FakeSubscription | None) -> None:
+        self.subscription = subscription
+
+    def subscribe(self) -> FakeSubscription:
+        if self.subscription is None:
+            raise EventStreamError("off")
+        return self.subscription
+
+
+class Poller:
+    """Answers polls with given states; logs them next to the events read."""
+
+    def __init__(self, states: Iterator[ModelInstJobInfo | None], log: list[str]) -> None:
+        self.states = states
+        self.log = log
+        self.count = 0
+
+    def __call__(self, plan: WaitPlan) -> None:
+        self.count += 1
+        self.log.append("poll")
+        jobs = list(plan.pending.values())
+        plan.take_infos([next(self.states) for _ in jobs], jobs)
+
+
+def run(
+    name: str,
+    version: str,
+    *,
+    polls: list[ModelInstJobInfo | None],
+    events: bool = True,
+    **wait: Any,
+) -> tuple[ModelInstJobHandle, FakeSubscription, Poller, list[InstallProgress]]:
+    job = ModelInstJobHandle(None, start_info(name, version))  # type: ignore[arg-type]
+    subscription = FakeSubscription(events_of(name, version))
+    poller = Poller(iter(polls), subscription.log)
+    reports: list[InstallProgress] = []
+    clock = WaitClock(wait.pop("timeout", 5), wait.pop("poll_interval", 2))
+    plan = WaitPlan([job], clock, reports.append)
+    stream = FakeStream(subscription if events else None)
+    assert list(wait_for(plan, stream, poller)) == [job]  # type: ignore[arg-type]
+    return job, subscription, poller, reports
+
+
+def test_subscribes_before_the_first_poll_and_ends_on_the_event() -> None:
+    running = start_info("local_inplace", VERSION, "running")
+    job, subscription, poller, reports = run("local_inplace", VERSION, polls=[running])
+    assert subscription.log == ["poll", "model_install_started", "model_install_complete"]
+    assert poller.count == 1, "the completion event carries the record: no second request"
+    assert job.info.status == "completed" and job.info.model_key
+    assert subscription.closed
+    assert [r.fraction for r in reports if r.status != "completed"] != [1.0]
+    assert reports[-1].fraction == 1.0 and reports[-1].status == "completed"
+
+
+def test_a_completion_without_the_record_asks_the_server() -> None:
+    final = ModelInstJobInfo.model_validate(scenario("local_inplace", OLD_VERSION)["final_job"])
+    running = start_info("local_inplace", OLD_VERSION, "running")
+    job, subscription, poller, _ = run("local_inplace", OLD_VERSION, polls=[running, final])
+    assert poller.count == 2 and subscription.log[-1] == "poll"
+    assert job.info.status == "completed" and job.info.model_key == final.model_key
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_cancelled_download_is_noticed_from_download_cancelled(version: str) -> None:
+    downloading = start_info("url_cancel", version, "downloading")
+    cancelled = ModelInstJobInfo.model_validate(scenario("url_cancel", version)["final_job"])
+    assert cancelled.status == "cancelled"
+    job, subscription, poller, _ = run("url_cancel", version, polls=[downloading, cancelled])
+    assert subscription.log[-2:] == ["download_cancelled", "poll"]
+    assert job.info.status == "cancelled" and poller.count == 2
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_progress_reports_never_go_back_and_are_throttled(version: str) -> None:
+    downloading = start_info("url_download", version, "downloading")
+    final = ModelInstJobInfo.model_validate(scenario("url_download", version)["final_job"])
+    _, _, _, reports = run("url_download", version, polls=[downloading, final])
+    fractions = [r.fraction for r in reports if r.fraction is not None]
+    assert fractions == sorted(fractions)
+    assert fractions[-1] == 1.0 and all(f < 1.0 for f in fractions[:-1])
+    assert len(reports) <= 3, "replayed at once: throttled to a few reports, the end always told"
+    assert reports[-1].status == "completed" and reports[-1].eta == 0.0
+
+
+def test_a_reconnect_means_a_poll() -> None:
+    running = start_info("local_inplace", VERSION, "running")
+    done = ModelInstJobInfo.model_validate(scenario("local_inplace", VERSION)["final_job"])
+    job = ModelInstJobHandle(None, running)  # type: ignore[arg-type]
+
+    class Reconnecting(FakeSubscription):
+        def get(self, timeout: float | None = None) -> InstallEvent | None:
+            self.epoch = 2  # the socket reconnected: events may have been missed
+            return None
+
+    subscription = Reconnecting([])
+    poller = Poller(iter([running, done]), subscription.log)
+    plan = WaitPlan([job], WaitClock(5, 30), None)
+    ended = wait_for(plan, FakeStream(subscription), poller)  # type: ignore[arg-type]
+    assert list(ended) == [job] and poller.count == 2
+
+
+def test_without_a_stream_polls_back_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    slept: list[float] = []
+    now = [1000.0]
+
+    def sleep(seconds: float) -> None:
+        slept.append(round(seconds, 6))
+        now[0] += seconds
+
+    monkeypatch.setattr("invokeai_py_client.dnn_model.install_job.time.sleep", sleep)
+    monkeypatch.setattr("invokeai_py_client.dnn_model._wait_plan.time.monotonic", lambda: now[0])
+    monkeypatch.setattr("invokeai_py_client.dnn_model._job_base.time.monotonic", lambda: now[0])
+    running = start_info("local_inplace", VERSION, "running")
+    done = ModelInstJobInfo.model_validate(scenario("local_inplace", VERSION)["final_job"])
+    polls = [running] * 8 + [done]
+    job, _, poller, _ = run("local_inplace", VERSION, polls=polls, events=False, poll_interval=0.5)
+    assert poller.count == 9 and job.info.status == "completed"
+    assert slept == [0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.5, 0.5]
+
+
+def test_a_lost_job_ends_the_wait() -> None:
+    with pytest.raises(InstallJobLostError):
+        run("local_inplace", VERSION, polls=[None])
+
+
+def test_the_deadline_holds_without_events() -> None:
+    running = start_info("local_inplace", VERSION, "running")
+    with pytest.raises(InstallJobTimeoutError):
+        run("local_inplace", VERSION, polls=iter(lambda: running, None), events=False, timeout=0.2)  # type: ignore[arg-type]
+
+
+def test_as_completed_yields_the_first_ended_first() -> None:
+    slow = ModelInstJobHandle(None, start_info("url_download", VERSION, "downloading"))  # type: ignore[arg-type]
+    fast = ModelInstJobHandle(None, start_info("local_inplace", VERSION, "running"))  # type: ignore[arg-type]
+    events = events_of("local_inplace", VERSION) + events_of("url_download", VERSION)
+    subscription = FakeSubscription(events)
+    states = iter([slow.info, fast.info])
+    poller = Poller(states, subscription.log)
+    plan = WaitPlan([slow, fast], WaitClock(5, 2), None)
+    order = list(wait_for(plan, FakeStream(subscription), poller))  # type: ignore[arg-type]
+    assert order == [fast, slow]
+
+
+def test_async_wait_for_matches_the_sync_one() -> None:
+    from invokeai_py_client.dnn_model import AsyncModelInstJobHandle
+    from invokeai_py_client.dnn_model.async_install_job import wait_for as async_wait_for
+
+    running = start_info("local_inplace", VERSION, "running")
+
+    class AsyncSub(FakeSubscription):
+        async def get(self, timeout: float | None = None) -> InstallEvent | None:  # type: ignore[override]
+            return FakeSubscription.get(self, timeout)
+
+    class AsyncStream:
+        async def subscribe(self) -> AsyncSub:
+            return sub
+
+    sub = AsyncSub(events_of("local_inplace", VERSION))
+    job = AsyncModelInstJobHandle(None, running)  # type: ignore[arg-type]
+
+    async def poll(plan: WaitPlan) -> None:
+        sub.log.append("poll")
+        plan.take_infos([running], list(plan.pending.values()))
+
+    async def main() -> list[Any]:
+        plan = WaitPlan([job], WaitClock(5, 2), None)
+        return [j async for j in async_wait_for(plan, AsyncStream(), poll)]  # type: ignore[arg-type]
+
+    assert asyncio.run(main()) == [job]
+    assert sub.log == ["poll", "model_install_started", "model_install_complete"]
+    assert job.info.status == "completed"
