@@ -90,6 +90,7 @@ class EventStream:
         self._subscriptions: list[Subscription] = []
         self._callbacks: list[tuple[str | None, Callback]] = []
         self.epoch = 0
+        self.model_events = True  # False for a non-admin on a multi-user server
 
     @property
     def is_connected(self) -> bool:

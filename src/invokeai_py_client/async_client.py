@@ -106,6 +106,7 @@ class AsyncInvokeAIClient(BaseClient[AsyncTransport]):
         """Log in to a multi-user server and keep its token (see ``InvokeAIClient.login``)."""
         token, user = await self._execute(base.login(email, password, remember_me))
         self._transport.session.token = token
+        self.events.model_events = user.get("is_admin") is not False  # only admins get them
         return user
 
     async def close(self) -> None:

@@ -126,6 +126,7 @@ class InvokeAIClient(BaseClient[SyncTransport]):
         """
         token, user = self._execute(base.login(email, password, remember_me))
         self._transport.session.token = token
+        self.events.model_events = user.get("is_admin") is not False  # only admins get them
         return user
 
     def close(self) -> None:

@@ -134,6 +134,8 @@ class FakeSubscription:
 
 
 class FakeStream:
+    model_events = True
+
     def __init__(self, subscription: FakeSubscription | None) -> None:
         self.subscription = subscription
 
@@ -254,6 +256,20 @@ def test_without_a_stream_polls_back_off(monkeypatch: pytest.MonkeyPatch) -> Non
     assert slept == [0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.5, 0.5]
 
 
+def test_a_stream_without_model_events_is_not_used() -> None:
+    """A non-admin on a multi-user server gets no model events: the wait polls."""
+    running = start_info("local_inplace", VERSION, "running")
+    done = ModelInstJobInfo.model_validate(scenario("local_inplace", VERSION)["final_job"])
+    job = ModelInstJobHandle(None, running)  # type: ignore[arg-type]
+    stream = FakeStream(FakeSubscription(events_of("local_inplace", VERSION)))
+    stream.model_events = False
+    poller = Poller(iter([running, done]), [])
+    plan = WaitPlan([job], WaitClock(5, 0.01), None)
+    assert list(wait_for(plan, stream, poller)) == [job]  # type: ignore[arg-type]
+    assert not plan.events and poller.count == 2 and stream.subscription is not None
+    assert stream.subscription.log == []
+
+
 def test_a_lost_job_ends_the_wait() -> None:
     with pytest.raises(InstallJobLostError):
         run("local_inplace", VERSION, polls=[None])
@@ -288,6 +304,8 @@ def test_async_wait_for_matches_the_sync_one() -> None:
             return FakeSubscription.get(self, timeout)
 
     class AsyncStream:
+        model_events = True
+
         async def subscribe(self) -> AsyncSub:
             return sub
 

@@ -128,7 +128,8 @@ async def wait_for(
     plan: WaitPlan, stream: AsyncEventStream, poll: Callable[[WaitPlan], Awaitable[None]]
 ) -> AsyncIterator[JobHandleBase]:
     """Run ``plan``: yield each job as it ends (see ``install_job.wait_for``)."""
-    subscription = await _subscribe(stream) if plan.pending else None
+    wanted = plan.pending and stream.model_events
+    subscription = await _subscribe(stream) if wanted else None
     plan.events = subscription is not None
     epoch = subscription.epoch if subscription is not None else 0
     try:

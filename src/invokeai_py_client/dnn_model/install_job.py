@@ -131,7 +131,8 @@ def wait_for(
 ) -> Iterator[JobHandleBase]:
     """Run ``plan``: yield each job as it ends. Subscribes before the first poll, so no
     end is missed; polls after every reconnect and when the plan says so."""
-    subscription = _subscribe(stream) if plan.pending else None
+    wanted = plan.pending and stream.model_events
+    subscription = _subscribe(stream) if wanted else None
     plan.events = subscription is not None
     epoch = subscription.epoch if subscription is not None else 0
     try:
