@@ -5,7 +5,9 @@
   (tiny embeddings installed in place).
 - ``alternate`` / ``alternate_async``: time several cases in alternating rounds (the
   order rotates every round, so drift and warm-up hit every case alike).
-- ``median_ms`` and ``verdict`` for printing.
+- ``rotated``: the order of one round (what ``alternate`` uses), for scripts that time
+  the cases themselves.
+- ``median_ms``, ``percentile`` and ``verdict`` for printing.
 
 The scripts run as ``.venv/bin/python benchmarks/NAME.py`` from the repo root; this
 module puts the repo root on ``sys.path`` so that ``testbed`` imports.
@@ -38,6 +40,8 @@ __all__ = [
     "fill",
     "log",
     "median_ms",
+    "percentile",
+    "rotated",
     "server",
     "server_with_models",
     "verdict",
@@ -50,14 +54,15 @@ def log(message: str) -> None:
 
 
 @contextmanager
-def server() -> Iterator[str]:
-    """The base URL of ``INVOKE_AI_ENDPOINT``, or of a test-bed server run meanwhile."""
+def server(version: str | None = None) -> Iterator[str]:
+    """The base URL of ``INVOKE_AI_ENDPOINT``, or of a test-bed server run meanwhile
+    (``version``, else ``INVOKEAI_TESTBED_VERSION``, else the test bed's default)."""
     endpoint = os.environ.get("INVOKE_AI_ENDPOINT")
     if endpoint:
         yield endpoint.rstrip("/")
         return
     started = time.monotonic()
-    test_bed = start_server()
+    test_bed = start_server(version)
     log(f"test-bed server up at {test_bed.url} in {time.monotonic() - started:.1f} s")
     try:
         yield test_bed.url
@@ -116,7 +121,8 @@ class Timings:
         return [a / b for a, b in zip(self.wall[numerator], self.wall[denominator], strict=True)]
 
 
-def _order(names: list[str], index: int) -> list[str]:
+def rotated(names: list[str], index: int) -> list[str]:
+    """The cases in the order of round ``index``: rotated by one each round."""
     shift = index % len(names)
     return names[shift:] + names[:shift]
 
@@ -125,7 +131,7 @@ def alternate(rounds: int, cases: dict[str, Callable[[], object]]) -> Timings:
     """Time each case once per round, ``rounds`` times, the order rotating each round."""
     timings = Timings()
     for index in range(rounds):
-        for name in _order(list(cases), index):
+        for name in rotated(list(cases), index):
             cpu, wall = time.process_time(), time.perf_counter()
             cases[name]()
             timings.add(name, time.perf_counter() - wall, time.process_time() - cpu)
@@ -138,7 +144,7 @@ async def alternate_async(
     """``alternate`` for coroutine functions (awaited one at a time)."""
     timings = Timings()
     for index in range(rounds):
-        for name in _order(list(cases), index):
+        for name in rotated(list(cases), index):
             cpu, wall = time.process_time(), time.perf_counter()
             await cases[name]()
             timings.add(name, time.perf_counter() - wall, time.process_time() - cpu)
@@ -147,6 +153,17 @@ async def alternate_async(
 
 def median_ms(seconds: list[float]) -> float:
     return statistics.median(seconds) * 1000
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    """The ``fraction`` quantile (0-1) of ``values``, by linear interpolation."""
+    ordered = sorted(values)
+    if len(ordered) == 1:
+        return ordered[0]
+    position = fraction * (len(ordered) - 1)
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
 def verdict(ok: bool) -> str:

@@ -152,6 +152,12 @@ class AsyncEventStream:
         if sio is not None:
             await sio.disconnect()
 
+    def note_sent(self, action: str, job_id: int) -> None:
+        """Tell this process's waits that it sent ``action`` for a job (the server says
+        nothing when a queued download is cancelled, or on pause): they poll at once.
+        Seen by subscribers as ``model_install_<action>_sent``."""
+        self._received(f"model_install_{action}_sent", {"id": job_id})
+
     def _make(self, socketio: Any) -> Any:
         sio = socketio.AsyncClient(
             reconnection=True,

@@ -323,3 +323,35 @@ def test_async_wait_for_matches_the_sync_one() -> None:
     assert asyncio.run(main()) == [job]
     assert sub.log == ["poll", "model_install_started", "model_install_complete"]
     assert job.info.status == "completed"
+
+
+def test_a_cancel_sent_by_this_process_means_a_poll() -> None:
+    """A queued download that is cancelled sends no event at all: the cancel the client
+    sent itself is the hint."""
+    downloading = start_info("url_cancel", VERSION, "downloading")
+    cancelled = ModelInstJobInfo.model_validate(scenario("url_cancel", VERSION)["final_job"])
+    job = ModelInstJobHandle(None, downloading)  # type: ignore[arg-type]
+    hint = parse_event("model_install_cancel_sent", {"id": job.id})
+    subscription = FakeSubscription([hint])
+    poller = Poller(iter([downloading, cancelled]), subscription.log)
+    plan = WaitPlan([job], WaitClock(5, 30), None)
+    assert list(wait_for(plan, FakeStream(subscription), poller)) == [job]  # type: ignore[arg-type]
+    assert subscription.log == ["poll", "model_install_cancel_sent", "poll"]
+    assert job.info.status == "cancelled"
+
+
+def test_the_client_tells_its_waits_what_it_sent(router: Any) -> None:
+    from invokeai_py_client import InvokeAIClient
+    from tests.unit.conftest import BASE_URL, V2, body, replay
+
+    replay(router, "version")
+    info = body("install_job_downloading")
+    router.get(f"{V2}/install/{info['id']}").respond(json=info)
+    router.delete(f"{V2}/install/{info['id']}").respond(201, json=None)
+    client = InvokeAIClient(BASE_URL, events=False)
+    seen: list[InstallEvent] = []
+    client.events._subscriptions.append(type("S", (), {"put": seen.append})())  # type: ignore[arg-type]
+    assert client.dnn_model_repo.cancel_install_job(info["id"]) is True
+    assert [(e.name, getattr(e, "id", None)) for e in seen] == [
+        ("model_install_cancel_sent", info["id"])
+    ]

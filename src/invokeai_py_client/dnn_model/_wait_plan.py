@@ -178,8 +178,8 @@ class WaitPlan:
             info = job_update(job.info, event)
             if info is not None:
                 self._take(job, job._apply(info))
-            elif event.id == job.id and event.name in _ENDS:
-                self.poll_now()  # an end we could not read: ask the server
+            elif event.id == job.id and event.name in _ASK_SERVER:
+                self.poll_now()  # an end we could not read, or a change sent: ask
 
     def _take(self, job: JobHandleBase, info: ModelInstJobInfo) -> None:
         tracker = self._trackers[id(job)]
@@ -193,4 +193,5 @@ class WaitPlan:
 
 
 _ENDS = frozenset({"model_install_complete", "model_install_error", "model_install_cancelled"})
+_ASK_SERVER = _ENDS | {"model_install_cancel_sent", "model_install_pause_sent"}
 _DOWNLOAD_ENDS = frozenset({"download_cancelled", "download_error", "download_complete"})

@@ -167,11 +167,17 @@ class AsyncDnnModelRepository:
 
     async def cancel_install_job(self, id: int | str) -> bool:
         """Cancel a job; False if it has ended or the server does not know it."""
-        return await self._run(ops.cancel_install_job(id))
+        sent: bool = await self._run(ops.cancel_install_job(id))
+        if sent:
+            self._client.events.note_sent("cancel", int(id))
+        return sent
 
     async def pause_install_job(self, id: int | str) -> ModelInstJobInfo | None:
         """Pause a downloading job; None if unknown. InvokeAI 6.12+."""
-        return await self._run(ops.install_job_action(id, "pause"))
+        info = await self._run(ops.install_job_action(id, "pause"))
+        if info is not None:
+            self._client.events.note_sent("pause", info.id)
+        return info
 
     async def resume_install_job(self, id: int | str) -> ModelInstJobInfo | None:
         """Resume a paused job; None if unknown. InvokeAI 6.12+."""

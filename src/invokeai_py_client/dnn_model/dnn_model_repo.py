@@ -164,11 +164,17 @@ class DnnModelRepository:
 
     def cancel_install_job(self, id: int | str) -> bool:
         """Cancel a job; False if it has ended or the server does not know it."""
-        return self._run(ops.cancel_install_job(id))
+        sent: bool = self._run(ops.cancel_install_job(id))
+        if sent:
+            self._client.events.note_sent("cancel", int(id))
+        return sent
 
     def pause_install_job(self, id: int | str) -> ModelInstJobInfo | None:
         """Pause a downloading job; None if unknown. InvokeAI 6.12+."""
-        return self._run(ops.install_job_action(id, "pause"))
+        info = self._run(ops.install_job_action(id, "pause"))
+        if info is not None:
+            self._client.events.note_sent("pause", info.id)
+        return info
 
     def resume_install_job(self, id: int | str) -> ModelInstJobInfo | None:
         """Resume a paused job; None if unknown. InvokeAI 6.12+."""
