@@ -89,8 +89,8 @@ class AsyncEventStream:
         """Call ``callback(event)`` for each event called ``name`` (None: every event).
         Connects if needed; returns a function that stops it."""
         entry = (name, callback)
-        self._callbacks.append(entry)
         await self.connect()
+        self._callbacks.append(entry)
         return lambda: self._callbacks.remove(entry) if entry in self._callbacks else None
 
     async def subscribe(self) -> AsyncSubscription:

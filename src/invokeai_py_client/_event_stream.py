@@ -101,8 +101,8 @@ class EventStream:
         """Call ``callback(event)`` for each event called ``name`` (None: every event),
         from the stream's thread. Connects if needed; returns a function that stops it."""
         entry = (name, callback)
-        self._callbacks.append(entry)
         self.connect()
+        self._callbacks.append(entry)
         return lambda: self._callbacks.remove(entry) if entry in self._callbacks else None
 
     def subscribe(self) -> Subscription:

@@ -79,9 +79,17 @@ class InvokeAIClient(BaseClient[SyncTransport]):
         timeout: Timeout = DEFAULT_TIMEOUT,
         max_retries: int = DEFAULT_MAX_RETRIES,
         verify: bool | str = True,
+        events: bool = True,
     ) -> InvokeAIClient:
         """A client for the server at ``url`` (e.g. ``http://127.0.0.1:9090``)."""
-        return cls(url, token=token, timeout=timeout, max_retries=max_retries, verify=verify)
+        return cls(
+            url,
+            token=token,
+            timeout=timeout,
+            max_retries=max_retries,
+            verify=verify,
+            events=events,
+        )
 
     def with_options(
         self, *, timeout: Timeout = NOT_GIVEN, max_retries: int = NOT_GIVEN

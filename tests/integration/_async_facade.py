@@ -5,7 +5,9 @@ The async client lives on an asyncio event loop in a dedicated background thread
 every coroutine is run there with ``asyncio.run_coroutine_threadsafe(...).result()``.
 Results and exceptions come back unchanged (the same objects), except that an
 ``AsyncModelInstJobHandle`` (or a list of them) is wrapped in ``AsyncHandleFacade``,
-whose coroutine methods run the same way.
+whose coroutine methods run the same way. Async generators (``as_completed``, iterating
+``events``) become sync generators stepped on the loop; ``events`` and its
+subscriptions are wrapped too.
 """
 
 from __future__ import annotations
@@ -13,17 +15,24 @@ from __future__ import annotations
 import asyncio
 import inspect
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator
 from types import TracebackType
 from typing import Any, TypeVar
 
 import httpx
 
+from invokeai_py_client._async_event_stream import AsyncEventStream, AsyncSubscription
 from invokeai_py_client.async_client import AsyncInvokeAIClient
 from invokeai_py_client.dnn_model.async_install_job import AsyncModelInstJobHandle
 from invokeai_py_client.dnn_model.dnn_model_models import ModelInstJobInfo
 
-__all__ = ["AsyncClientFacade", "AsyncHandleFacade", "AsyncRepoFacade", "LoopThread"]
+__all__ = [
+    "AsyncClientFacade",
+    "AsyncEventsFacade",
+    "AsyncHandleFacade",
+    "AsyncRepoFacade",
+    "LoopThread",
+]
 
 T = TypeVar("T")
 ResponseHook = Callable[[httpx.Response], None]
@@ -61,6 +70,8 @@ def _wrap(result: Any, runner: LoopThread) -> Any:
     """Wrap async job handles (alone or in a list) in sync facades; pass the rest."""
     if isinstance(result, AsyncModelInstJobHandle):
         return AsyncHandleFacade(result, runner)
+    if isinstance(result, AsyncSubscription):
+        return AsyncSubscriptionFacade(result, runner)
     if (
         isinstance(result, list)
         and result
@@ -68,6 +79,36 @@ def _wrap(result: Any, runner: LoopThread) -> Any:
     ):
         return [AsyncHandleFacade(item, runner) for item in result]
     return result
+
+
+def _unwrap(jobs: Any) -> Any:
+    """Handle facades (alone or in an iterable) back to the async handles they wrap."""
+    if isinstance(jobs, AsyncHandleFacade):
+        return jobs.async_handle
+    if isinstance(jobs, Iterable) and not isinstance(jobs, (str, bytes)):
+        return [job.async_handle if isinstance(job, AsyncHandleFacade) else job for job in jobs]
+    return jobs
+
+
+def _sync_iter(agen: AsyncIterator[Any], runner: LoopThread) -> Iterator[Any]:
+    """Step an async iterator on the loop; closed (``aclose``) when the sync one is."""
+
+    async def step() -> tuple[bool, Any]:
+        try:
+            return False, await agen.__anext__()
+        except StopAsyncIteration:
+            return True, None
+
+    try:
+        while True:
+            done, item = runner.run(step())
+            if done:
+                return
+            yield _wrap(item, runner)
+    finally:
+        aclose = getattr(agen, "aclose", None)
+        if aclose is not None and not runner.loop.is_closed():
+            runner.run(aclose())
 
 
 def _sync_method(method: Callable[..., Any], runner: LoopThread) -> Callable[..., Any]:
@@ -105,6 +146,52 @@ class AsyncRepoFacade(_CoroutineProxy):
     def __init__(self, repo: Any, runner: LoopThread) -> None:
         self._target = repo
         self._runner = runner
+
+    def wait_all(self, jobs: Any, **kwargs: Any) -> list[ModelInstJobInfo]:
+        return self._runner.run(  # type: ignore[no-any-return]
+            self._target.wait_all(_unwrap(jobs), **kwargs)
+        )
+
+    def as_completed(self, jobs: Any, **kwargs: Any) -> Iterator[Any]:
+        """A sync generator over the async one (built on first ``next``, as the sync's)."""
+        return _sync_iter(self._target.as_completed(_unwrap(jobs), **kwargs), self._runner)
+
+
+class AsyncSubscriptionFacade(_CoroutineProxy):
+    """``AsyncSubscription`` seen as a ``Subscription`` (``get``, iteration, ``close``)."""
+
+    def __init__(self, subscription: AsyncSubscription, runner: LoopThread) -> None:
+        self._target = subscription
+        self._runner = runner
+
+    def __iter__(self) -> Iterator[Any]:
+        return _sync_iter(self._target.__aiter__(), self._runner)
+
+    def __enter__(self) -> AsyncSubscriptionFacade:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._target.close()
+
+
+class AsyncEventsFacade(_CoroutineProxy):
+    """``AsyncEventStream`` seen as an ``EventStream`` (``is_connected``, ``subscribe``,
+    ``on``, ``connect``, ``close``, iteration)."""
+
+    def __init__(self, stream: AsyncEventStream, runner: LoopThread) -> None:
+        self._target = stream
+        self._runner = runner
+
+    @property
+    def is_connected(self) -> bool:
+        return bool(self._target.is_connected)
+
+    @property
+    def epoch(self) -> int:
+        return int(self._target.epoch)
+
+    def __iter__(self) -> Iterator[Any]:
+        return _sync_iter(self._target.__aiter__(), self._runner)
 
 
 class AsyncHandleFacade(_CoroutineProxy):
@@ -176,6 +263,10 @@ class AsyncClientFacade:
     @property
     def base_url(self) -> str:
         return self._client.base_url
+
+    @property
+    def events(self) -> AsyncEventsFacade:
+        return AsyncEventsFacade(self._client.events, self._runner)
 
     @property
     def token(self) -> str | None:

@@ -9,6 +9,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from ._wait_plan import InstallProgress
     from .async_dnn_model_repo import AsyncDnnModelRepository
     from .async_install_job import AsyncModelInstJobHandle
     from .dnn_model_models import (
@@ -34,9 +35,14 @@ if TYPE_CHECKING:
     )
     from .dnn_model_repo import DnnModelRepository
     from .dnn_model_types import BaseDnnModelType, DnnModel, DnnModelFormat, DnnModelType
+    from .install_events import DownloadEvent, InstallEvent, ModelInstallEvent
     from .install_job import ModelInstJobHandle
 
 _LAZY = {
+    "DownloadEvent": ".install_events",
+    "ModelInstallEvent": ".install_events",
+    "InstallEvent": ".install_events",
+    "InstallProgress": "._wait_plan",
     "AsyncDnnModelRepository": ".async_dnn_model_repo",
     "AsyncModelInstJobHandle": ".async_install_job",
     "BaseDnnModelType": ".dnn_model_types",
@@ -77,16 +83,20 @@ __all__ = [
     "DnnModelFormat",
     "DnnModelRepository",
     "DnnModelType",
+    "DownloadEvent",
     "DownloadPart",
     "FoundModel",
     "HFLoginStatus",
     "HFRepoFiles",
     "HFTokenStatus",
+    "InstallEvent",
     "InstallJobErrorInfo",
     "InstallJobStatus",
+    "InstallProgress",
     "ModelInstJobHandle",
     "ModelInstJobInfo",
     "ModelInstallConfig",
+    "ModelInstallEvent",
     "ModelManagerStats",
     "ModelRecordChanges",
     "OrphanDeleteResult",

@@ -111,10 +111,9 @@ class WaitPlan:
             if not isinstance(job, JobHandleBase):
                 raise InvalidArgumentError(f"not an install-job handle: {job!r}")
             self._trackers[id(job)] = _Tracker()
+            self.pending[id(job)] = job
             if job.info.is_terminal:
-                self.done.append(job)
-            else:
-                self.pending[id(job)] = job
+                self._take(job, job.info)  # reported once, like any end
         self.events = False
         self._interval = min(FIRST_POLL, clock.poll_interval)
         self._next_poll = 0.0
