@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -11,13 +12,21 @@ from typing import Any
 from ._event_stream import (
     CONNECT_TIMEOUT,
     RETRY_AFTER_FAILURE,
+    STREAM_CLOSED,
+    STREAM_CONNECTED,
     Callback,
-    EventStreamError,
     socketio_target,
 )
 from .dnn_model.install_events import InstallEvent, parse_event
+from .errors import EventStreamError
 
 __all__ = ["AsyncEventStream", "AsyncSubscription"]
+
+
+def _reconnecting(sio: Any) -> bool:
+    task = getattr(sio, "_reconnect_task", None)
+    return task is not None and not task.done()
+
 
 logger = logging.getLogger("invokeai_py_client")
 
@@ -50,7 +59,10 @@ class AsyncSubscription:
 
     async def _iterate(self) -> AsyncIterator[InstallEvent]:
         while True:
-            yield await self._queue.get()
+            event = await self._queue.get()
+            if event.name == STREAM_CLOSED:
+                return
+            yield event
 
     def close(self) -> None:
         self._stream._unsubscribe(self)
@@ -72,11 +84,14 @@ class AsyncEventStream:
         self._token = token
         self._verify = verify is not False
         self._enabled = enabled
-        self._lock = asyncio.Lock()
+        self._lock: asyncio.Lock | None = None
+        self._lock_loop: asyncio.AbstractEventLoop | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._sio: Any = None
         self._failed_at: float | None = None
         self._subscriptions: list[AsyncSubscription] = []
         self._callbacks: list[tuple[str | None, Callback]] = []
+        self._tasks: set[asyncio.Future[Any]] = set()
         self.epoch = 0
         self.model_events = True  # False for a non-admin on a multi-user server
 
@@ -86,8 +101,9 @@ class AsyncEventStream:
         return bool(self._sio is not None and self._sio.connected)
 
     async def on(self, name: str | None, callback: Callback) -> Callable[[], None]:
-        """Call ``callback(event)`` for each event called ``name`` (None: every event).
-        Connects if needed; returns a function that stops it."""
+        """Call ``callback(event)`` for each event called ``name`` (None: every event),
+        on the event loop (a coroutine it returns is scheduled). Connects if needed;
+        returns a function that stops it."""
         entry = (name, callback)
         await self.connect()
         self._callbacks.append(entry)
@@ -115,42 +131,58 @@ class AsyncEventStream:
 
     async def connect(self, timeout: float = CONNECT_TIMEOUT) -> None:
         """Connect now if not connected; ``EventStreamError`` if it cannot."""
-        async with self._lock:
-            if self.is_connected:
+        async with self._loop_lock():
+            if self.is_connected and self._loop is asyncio.get_running_loop():
                 return
             if not self._enabled:
                 raise EventStreamError("events are turned off for this client")
             failed = self._failed_at
             if failed is not None and time.monotonic() - failed < RETRY_AFTER_FAILURE:
                 raise EventStreamError("the event stream failed a moment ago")
-            if self._sio is not None and self.epoch:
+            if self._sio is not None and self._loop is not asyncio.get_running_loop():
+                self._sio = None  # its loop is gone (asyncio.run again): nothing to await
+            if self._sio is not None and _reconnecting(self._sio):
                 raise EventStreamError("the event stream is reconnecting")
             try:
                 import socketio
             except ImportError as err:
                 self._enabled = False
                 raise EventStreamError("python-socketio is not installed") from err
-            if self._sio is None:
-                self._sio = self._make(socketio)
+            sio = self._sio = self._make(socketio)
+            self._loop = asyncio.get_running_loop()
             try:
-                await self._sio.connect(
-                    self._url,
-                    socketio_path=self._path,
-                    transports=["websocket"],
-                    auth=self._auth,
-                    wait_timeout=timeout,
+                # engine.io's own handshake has no overall bound (aiohttp's 300 s)
+                await asyncio.wait_for(
+                    sio.connect(
+                        self._url,
+                        socketio_path=self._path,
+                        transports=["websocket"],
+                        auth=self._auth,
+                        wait_timeout=timeout,
+                    ),
+                    timeout + 1,
                 )
-            except Exception as err:  # socketio raises its own and aiohttp's errors
-                self._failed_at = time.monotonic()
+            except BaseException as err:  # a cancelled wait must not leave it half-open
+                self._sio, self._failed_at = None, time.monotonic()
+                if not isinstance(err, Exception):
+                    raise
                 logger.info("event stream unavailable: %s", type(err).__name__)
                 raise EventStreamError(f"cannot connect: {type(err).__name__}") from err
             self._failed_at = None
 
     async def close(self) -> None:
-        """Disconnect; a later use connects again."""
+        """Disconnect and stop reconnecting; subscriptions get ``stream_closed``. A later
+        use connects again."""
         sio, self._sio = self._sio, None
-        if sio is not None:
-            await sio.disconnect()
+        if sio is not None and self._loop is asyncio.get_running_loop():
+            await sio.shutdown()
+        self._wake(STREAM_CLOSED)
+
+    def _loop_lock(self) -> asyncio.Lock:
+        loop = asyncio.get_running_loop()
+        if self._lock is None or self._lock_loop is not loop:
+            self._lock, self._lock_loop = asyncio.Lock(), loop
+        return self._lock
 
     def note_sent(self, action: str, job_id: int) -> None:
         """Tell this process's waits that it sent ``action`` for a job (the server says
@@ -177,6 +209,13 @@ class AsyncEventStream:
 
     def _connected(self) -> None:
         self.epoch += 1
+        self._wake(STREAM_CONNECTED)
+
+    def _wake(self, name: str) -> None:
+        """Tell the subscriptions (not the callbacks) that the stream changed."""
+        event = InstallEvent(name=name)
+        for subscription in list(self._subscriptions):
+            subscription.put(event)
 
     def _received(self, name: str, data: Any = None) -> None:
         event = parse_event(name, data)
@@ -185,7 +224,11 @@ class AsyncEventStream:
         for wanted, callback in list(self._callbacks):
             if wanted is None or wanted == name:
                 try:
-                    callback(event)
+                    result = callback(event)
+                    if inspect.isawaitable(result):
+                        task = asyncio.ensure_future(result)
+                        self._tasks.add(task)
+                        task.add_done_callback(self._tasks.discard)
                 except Exception:
                     logger.exception("event callback failed for %s", name)
 

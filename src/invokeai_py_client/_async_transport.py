@@ -10,6 +10,7 @@ import httpx
 
 from ._core import Call
 from ._transport import BaseTransport, CallTimeout, drop_connection, past
+from .errors import APIConnectionError
 
 __all__ = ["AsyncTransport"]
 
@@ -36,6 +37,7 @@ class AsyncTransport(BaseTransport[httpx.AsyncClient]):
             attempt += 1
 
     async def _exchange(self, call: Call, deadline: float | None) -> tuple[httpx.Response, bytes]:
+        self._bind_loop(call)
         pool = self.session.pool
         try:
             http = pool.acquire()
@@ -67,7 +69,25 @@ class AsyncTransport(BaseTransport[httpx.AsyncClient]):
             if pool.release():
                 await http.aclose()
 
+    def _bind_loop(self, call: Call) -> None:
+        """An ``httpx.AsyncClient`` cannot move between event loops (``asyncio.run``
+        twice): our own gets a fresh one for the new loop; a user's cannot."""
+        loop = asyncio.get_running_loop()
+        session = self.session
+        if session.loop is loop:
+            return
+        if session.loop is not None:
+            if session.new_http_client is None:
+                raise APIConnectionError(
+                    "the http_client belongs to another event loop; give each loop its own",
+                    method=call.method,
+                    route=call.path,
+                )
+            session.pool.client = session.new_http_client()
+        session.loop = loop
+
     async def close(self) -> None:
         pool = self.session.pool
-        if pool.close():
-            await pool.client.aclose()
+        loop = self.session.loop
+        if pool.close() and (loop is None or loop is asyncio.get_running_loop()):
+            await pool.client.aclose()  # one of a finished loop cannot be awaited: dropped

@@ -69,12 +69,15 @@ def make_session(
     url = resolve_url(base_url)
     tls = _ssl_context(verify) if http_client is None else None
 
+    def make() -> C:
+        return client_class(timeout=options.timeout, verify=tls)  # type: ignore[call-arg]
+
     if http_client is not None:
-        pool = Pool(http_client, user_given=True)
+        session = Session(url, resolve_token(token), Pool(http_client, user_given=True))
     else:
-        own = client_class(timeout=options.timeout, verify=tls)  # type: ignore[call-arg]
-        pool = Pool(own, user_given=False)
-    return Session(url, resolve_token(token), pool)
+        session = Session(url, resolve_token(token), Pool(make(), user_given=False))
+        session.new_http_client = make
+    return session
 
 
 def _ssl_context(verify: bool | str) -> ssl.SSLContext:

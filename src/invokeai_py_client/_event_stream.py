@@ -16,16 +16,27 @@ from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
-from .dnn_model.install_events import InstallEvent, parse_event
+from .dnn_model.install_events import STREAM_CLOSED, STREAM_CONNECTED, InstallEvent, parse_event
 from .errors import EventStreamError
 
-__all__ = ["EventStream", "EventStreamError", "Subscription", "socketio_target"]
+__all__ = [
+    "STREAM_CLOSED",
+    "STREAM_CONNECTED",
+    "EventStream",
+    "Subscription",
+    "socketio_target",
+]
 
 logger = logging.getLogger("invokeai_py_client")
 
 CONNECT_TIMEOUT = 5.0
 RETRY_AFTER_FAILURE = 30.0
 Callback = Callable[[InstallEvent], Any]
+
+
+def _reconnecting(sio: Any) -> bool:
+    task = getattr(sio, "_reconnect_task", None)
+    return task is not None and task.is_alive()
 
 
 def socketio_target(base_url: str) -> tuple[str, str]:
@@ -57,8 +68,11 @@ class Subscription:
             return None
 
     def __iter__(self) -> Iterator[InstallEvent]:
+        """The events as they come, until the stream is closed."""
         while True:
             event = self.get()
+            if event is not None and event.name == STREAM_CLOSED:
+                return
             if event is not None:
                 yield event
 
@@ -98,8 +112,11 @@ class EventStream:
         return bool(self._sio is not None and self._sio.connected)
 
     def on(self, name: str | None, callback: Callback) -> Callable[[], None]:
-        """Call ``callback(event)`` for each event called ``name`` (None: every event),
-        from the stream's thread. Connects if needed; returns a function that stops it."""
+        """Call ``callback(event)`` for each event called ``name`` (None: every event).
+
+        Callbacks run on python-socketio's threads, possibly several at once. Connects
+        if needed; returns a function that stops it.
+        """
         entry = (name, callback)
         self.connect()
         self._callbacks.append(entry)
@@ -131,20 +148,17 @@ class EventStream:
                 return
             if not self._enabled:
                 raise EventStreamError("events are turned off for this client")
-            if (
-                self._failed_at is not None
-                and time.monotonic() - self._failed_at < RETRY_AFTER_FAILURE
-            ):
+            failed = self._failed_at
+            if failed is not None and time.monotonic() - failed < RETRY_AFTER_FAILURE:
                 raise EventStreamError("the event stream failed a moment ago")
-            if self._sio is not None and self.epoch:
+            if self._sio is not None and _reconnecting(self._sio):
                 raise EventStreamError("the event stream is reconnecting")
             try:
                 import socketio
             except ImportError as err:
                 self._enabled = False
                 raise EventStreamError("python-socketio is not installed") from err
-            if self._sio is None:
-                self._sio = self._make(socketio)
+            self._sio = self._make(socketio)  # a client that stopped reconnecting is done for
             try:
                 self._sio.connect(
                     self._url,
@@ -154,16 +168,19 @@ class EventStream:
                     wait_timeout=timeout,
                 )
             except Exception as err:  # socketio raises its own and the socket library's
-                self._failed_at = time.monotonic()
+                self._sio, self._failed_at = None, time.monotonic()
                 logger.info("event stream unavailable: %s", type(err).__name__)
                 raise EventStreamError(f"cannot connect: {type(err).__name__}") from err
             self._failed_at = None
 
     def close(self) -> None:
-        """Disconnect; a later use connects again."""
-        sio, self._sio = self._sio, None
+        """Disconnect and stop reconnecting; subscriptions get ``stream_closed``. A later
+        use connects again."""
+        with self._lock:
+            sio, self._sio = self._sio, None
         if sio is not None:
-            sio.disconnect()
+            sio.shutdown()
+        self._wake(STREAM_CLOSED)
 
     def note_sent(self, action: str, job_id: int) -> None:
         """Tell this process's waits that it sent ``action`` for a job (the server says
@@ -190,6 +207,13 @@ class EventStream:
 
     def _connected(self) -> None:
         self.epoch += 1
+        self._wake(STREAM_CONNECTED)
+
+    def _wake(self, name: str) -> None:
+        """Tell the subscriptions (not the callbacks) that the stream changed."""
+        event = InstallEvent(name=name)
+        for subscription in list(self._subscriptions):
+            subscription.put(event)
 
     def _received(self, name: str, data: Any = None) -> None:
         event = parse_event(name, data)

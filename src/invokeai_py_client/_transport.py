@@ -20,6 +20,7 @@ import logging
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, Generic, TypeVar
 
@@ -153,6 +154,8 @@ class Session(Generic[C]):
         self.pool = pool
         self.server_version: str | None = None
         self.events: Any = None
+        self.new_http_client: Callable[[], C] | None = None  # None for a user's client
+        self.loop: Any = None  # the event loop an async client's pool belongs to
 
 
 class BaseTransport(Generic[C]):

@@ -119,8 +119,10 @@ class AsyncInvokeAIClient(BaseClient[AsyncTransport]):
 
     async def close(self) -> None:
         """Close the event stream and the connection pool (requests in flight finish first)."""
-        await self.events.close()
-        await self._transport.close()
+        try:
+            await self.events.close()
+        finally:
+            await self._transport.close()
 
     async def __aenter__(self) -> AsyncInvokeAIClient:
         return self

@@ -139,8 +139,10 @@ class InvokeAIClient(BaseClient[SyncTransport]):
 
     def close(self) -> None:
         """Close the event stream and the connection pool (requests in flight finish first)."""
-        self.events.close()
-        self._transport.close()
+        try:
+            self.events.close()
+        finally:
+            self._transport.close()
 
     def __enter__(self) -> InvokeAIClient:
         return self

@@ -320,3 +320,25 @@ def test_async_versions_gate(router: respx.MockRouter) -> None:
 
     asyncio.run(run())
     assert catch_all.call_count == 0
+
+
+def test_async_client_moves_to_a_new_event_loop(router: respx.MockRouter) -> None:
+    """``asyncio.run`` twice with one client: an httpx.AsyncClient cannot follow, so the
+    client's own pool is made anew for the new loop; a user's client is refused clearly."""
+    router.get(f"{V2}/").respond(json={"models": []})
+    client = AsyncInvokeAIClient(BASE_URL, events=False)
+    pools = []
+
+    async def once() -> None:
+        assert await client.dnn_model_repo.list_models() == []
+        pools.append(client._transport.session.pool.client)
+
+    asyncio.run(once())
+    asyncio.run(once())
+    assert pools[0] is not pools[1]
+    asyncio.run(client.close())
+
+    mine = AsyncInvokeAIClient(BASE_URL, events=False, http_client=httpx.AsyncClient())
+    asyncio.run(mine.dnn_model_repo.list_models())
+    with pytest.raises(invokeai_py_client.APIConnectionError, match="another event loop"):
+        asyncio.run(mine.dnn_model_repo.list_models())

@@ -355,3 +355,19 @@ def test_the_client_tells_its_waits_what_it_sent(router: Any) -> None:
     assert [(e.name, getattr(e, "id", None)) for e in seen] == [
         ("model_install_cancel_sent", info["id"])
     ]
+
+
+def test_late_events_do_not_move_a_job_back() -> None:
+    """python-socketio may deliver events out of order (one thread per message)."""
+    info = start_info("url_download", VERSION, "downloads_done")
+    late = parse_event(
+        "model_install_download_progress",
+        {
+            "id": info.id,
+            "source": scenario("url_download", VERSION)["events"][1]["data"]["source"],
+            "bytes": 10,
+            "total_bytes": info.total_bytes,
+        },
+    )
+    updated = job_update(info, late)
+    assert updated is None or updated.status == "downloads_done"

@@ -18,7 +18,13 @@ from typing import Any
 from ..errors import InstallJobTimeoutError, InvalidArgumentError
 from ._job_base import JobHandleBase, WaitClock
 from .dnn_model_models import MAX_UNFINISHED_PROGRESS, InstallJobStatus, ModelInstJobInfo
-from .install_events import DownloadEvent, InstallEvent, ModelInstallEvent, job_update
+from .install_events import (
+    STREAM_CLOSED,
+    DownloadEvent,
+    InstallEvent,
+    ModelInstallEvent,
+    job_update,
+)
 
 __all__ = ["InstallProgress", "WaitPlan"]
 
@@ -73,8 +79,8 @@ class _Tracker:
             fraction = min(info.bytes / info.total_bytes, MAX_UNFINISHED_PROGRESS)
         else:
             fraction = None
-        if fraction is not None and self.fraction is not None:
-            fraction = max(fraction, self.fraction)
+        if self.fraction is not None:
+            fraction = self.fraction if fraction is None else max(fraction, self.fraction)
         final = info.is_terminal
         if self.told_final or (not final and now - self.told_at < 1 / REPORTS_PER_SECOND):
             return None
@@ -168,6 +174,10 @@ class WaitPlan:
             self._take(job, job._apply(by_id.get(job.id)))
 
     def take_event(self, event: InstallEvent) -> None:
+        if event.name == STREAM_CLOSED:
+            self.events = False  # the wait drops its subscription and polls on
+            self.poll_now()
+            return
         if isinstance(event, DownloadEvent) and event.name in _DOWNLOAD_ENDS:
             self.poll_now()
             return

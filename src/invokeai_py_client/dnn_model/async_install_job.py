@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from .._async_event_stream import AsyncEventStream, AsyncSubscription
-from .._event_stream import EventStreamError
+from ..errors import EventStreamError
 from ._job_base import JobHandleBase
 from ._wait_plan import InstallProgress, WaitPlan
 from .dnn_model_models import InstallJobStatus, ModelInstJobInfo
@@ -138,6 +138,9 @@ async def wait_for(
                 yield plan.done.popleft()
             if not plan.pending:
                 return
+            if subscription is not None and not plan.events:  # the stream was closed
+                subscription.close()
+                subscription = None
             if subscription is not None and subscription.epoch != epoch:
                 epoch = subscription.epoch
                 plan.poll_now()

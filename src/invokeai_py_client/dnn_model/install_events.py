@@ -23,12 +23,20 @@ from .dnn_model_models import (
 from .dnn_model_types import DnnModel
 
 __all__ = [
+    "STREAM_CLOSED",
+    "STREAM_CONNECTED",
     "DownloadEvent",
     "InstallEvent",
     "ModelInstallEvent",
     "job_update",
     "parse_event",
 ]
+
+
+STREAM_CONNECTED = "stream_connected"
+"""Told to subscriptions (not callbacks) on every (re)connect: events may have been missed."""
+STREAM_CLOSED = "stream_closed"
+"""Told to subscriptions (not callbacks) when the stream is closed; iteration stops."""
 
 
 class InstallEvent(ApiModel):
@@ -93,6 +101,13 @@ _STATUS_AFTER = {
 }
 
 
+_RANK = {"waiting": 0, "downloading": 1, "paused": 1, "downloads_done": 2, "running": 3}
+
+
+def _rank(status: InstallJobStatus) -> int:
+    return 4 if status.is_terminal else _RANK.get(status.value, 0)
+
+
 def job_update(info: ModelInstJobInfo, event: InstallEvent) -> ModelInstJobInfo | None:
     """The job's state after ``event``, or None when the event says nothing new of it.
 
@@ -105,7 +120,7 @@ def job_update(info: ModelInstJobInfo, event: InstallEvent) -> ModelInstJobInfo 
         return None
     changes: dict[str, Any] = {}
     status = _STATUS_AFTER.get(event.name)
-    if status is not None and not info.is_terminal:
+    if status is not None and _rank(status) >= _rank(info.status):  # events may come late
         changes["status"] = status
     if event.total_bytes is not None:
         changes["total_bytes"] = event.total_bytes

@@ -6,7 +6,8 @@ import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from .._event_stream import EventStream, EventStreamError, Subscription
+from .._event_stream import EventStream, Subscription
+from ..errors import EventStreamError
 from ._job_base import JobHandleBase
 from ._wait_plan import InstallProgress, WaitPlan
 from .dnn_model_models import InstallJobStatus, ModelInstJobInfo
@@ -141,6 +142,9 @@ def wait_for(
                 yield plan.done.popleft()
             if not plan.pending:
                 return
+            if subscription is not None and not plan.events:  # the stream was closed
+                subscription.close()
+                subscription = None
             if subscription is not None and subscription.epoch != epoch:
                 epoch = subscription.epoch
                 plan.poll_now()
