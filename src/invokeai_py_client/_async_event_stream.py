@@ -4,20 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import logging
-import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from ._event_stream import (
-    CONNECT_TIMEOUT,
-    RETRY_AFTER_FAILURE,
-    STREAM_CLOSED,
-    STREAM_CONNECTED,
-    Callback,
-    socketio_target,
-)
-from .dnn_model.install_events import InstallEvent, parse_event
+from ._event_stream import CONNECT_TIMEOUT, Callback, StreamBase
+from .dnn_model.install_events import STREAM_CLOSED, InstallEvent
 from .errors import EventStreamError
 
 __all__ = ["AsyncEventStream", "AsyncSubscription"]
@@ -26,9 +17,6 @@ __all__ = ["AsyncEventStream", "AsyncSubscription"]
 def _reconnecting(sio: Any) -> bool:
     task = getattr(sio, "_reconnect_task", None)
     return task is not None and not task.done()
-
-
-logger = logging.getLogger("invokeai_py_client")
 
 
 class AsyncSubscription:
@@ -74,31 +62,19 @@ class AsyncSubscription:
         self.close()
 
 
-class AsyncEventStream:
+class AsyncEventStream(StreamBase):
     """One socket per client, connected on first use (see ``EventStream``)."""
+
+    client_class = "AsyncClient"
 
     def __init__(
         self, base_url: str, token: Callable[[], str | None], verify: bool | str, enabled: bool
     ) -> None:
-        self._url, self._path = socketio_target(base_url)
-        self._token = token
-        self._verify = verify is not False
-        self._enabled = enabled
+        super().__init__(base_url, token, verify, enabled)
         self._lock: asyncio.Lock | None = None
         self._lock_loop: asyncio.AbstractEventLoop | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._sio: Any = None
-        self._failed_at: float | None = None
-        self._subscriptions: list[AsyncSubscription] = []
-        self._callbacks: list[tuple[str | None, Callback]] = []
         self._tasks: set[asyncio.Future[Any]] = set()
-        self.epoch = 0
-        self.model_events = True  # False for a non-admin on a multi-user server
-
-    @property
-    def is_connected(self) -> bool:
-        """Whether the socket is connected now."""
-        return bool(self._sio is not None and self._sio.connected)
 
     async def on(self, name: str | None, callback: Callback) -> Callable[[], None]:
         """Call ``callback(event)`` for each event called ``name`` (None: every event),
@@ -132,42 +108,26 @@ class AsyncEventStream:
     async def connect(self, timeout: float = CONNECT_TIMEOUT) -> None:
         """Connect now if not connected; ``EventStreamError`` if it cannot."""
         async with self._loop_lock():
-            if self.is_connected and self._loop is asyncio.get_running_loop():
+            loop = asyncio.get_running_loop()
+            if self.is_connected and self._loop is loop:
                 return
-            if not self._enabled:
-                raise EventStreamError("events are turned off for this client")
-            failed = self._failed_at
-            if failed is not None and time.monotonic() - failed < RETRY_AFTER_FAILURE:
-                raise EventStreamError("the event stream failed a moment ago")
-            if self._sio is not None and self._loop is not asyncio.get_running_loop():
+            self._refuse_now()
+            if self._sio is not None and self._loop is not loop:
                 self._sio = None  # its loop is gone (asyncio.run again): nothing to await
             if self._sio is not None and _reconnecting(self._sio):
                 raise EventStreamError("the event stream is reconnecting")
-            try:
-                import socketio
-            except ImportError as err:
-                self._enabled = False
-                raise EventStreamError("python-socketio is not installed") from err
-            sio = self._sio = self._make(socketio)
-            self._loop = asyncio.get_running_loop()
+            sio = self._sio = self._new_socket()
+            self._loop = loop
             try:
                 # engine.io's own handshake has no overall bound (aiohttp's 300 s)
                 await asyncio.wait_for(
-                    sio.connect(
-                        self._url,
-                        socketio_path=self._path,
-                        transports=["websocket"],
-                        auth=self._auth,
-                        wait_timeout=timeout,
-                    ),
-                    timeout + 1,
+                    sio.connect(self._url, **self._connect_args(timeout)), timeout + 1
                 )
             except BaseException as err:  # a cancelled wait must not leave it half-open
-                self._sio, self._failed_at = None, time.monotonic()
+                failure = self._failed(err)
                 if not isinstance(err, Exception):
                     raise
-                logger.info("event stream unavailable: %s", type(err).__name__)
-                raise EventStreamError(f"cannot connect: {type(err).__name__}") from err
+                raise failure from err
             self._failed_at = None
 
     async def close(self) -> None:
@@ -184,54 +144,9 @@ class AsyncEventStream:
             self._lock, self._lock_loop = asyncio.Lock(), loop
         return self._lock
 
-    def note_sent(self, action: str, job_id: int) -> None:
-        """Tell this process's waits that it sent ``action`` for a job (the server says
-        nothing when a queued download is cancelled, or on pause): they poll at once.
-        Seen by subscribers as ``model_install_<action>_sent``."""
-        self._received(f"model_install_{action}_sent", {"id": job_id})
-
-    def _make(self, socketio: Any) -> Any:
-        sio = socketio.AsyncClient(
-            reconnection=True,
-            reconnection_delay=0.2,
-            reconnection_delay_max=5,
-            ssl_verify=self._verify,
-            logger=False,
-            engineio_logger=False,
-        )
-        sio.on("connect", self._connected)
-        sio.on("*", self._received)
-        return sio
-
-    def _auth(self) -> dict[str, str] | None:
-        token = self._token()
-        return {"token": token} if token else None
-
-    def _connected(self) -> None:
-        self.epoch += 1
-        self._wake(STREAM_CONNECTED)
-
-    def _wake(self, name: str) -> None:
-        """Tell the subscriptions (not the callbacks) that the stream changed."""
-        event = InstallEvent(name=name)
-        for subscription in list(self._subscriptions):
-            subscription.put(event)
-
-    def _received(self, name: str, data: Any = None) -> None:
-        event = parse_event(name, data)
-        for subscription in list(self._subscriptions):
-            subscription.put(event)
-        for wanted, callback in list(self._callbacks):
-            if wanted is None or wanted == name:
-                try:
-                    result = callback(event)
-                    if inspect.isawaitable(result):
-                        task = asyncio.ensure_future(result)
-                        self._tasks.add(task)
-                        task.add_done_callback(self._tasks.discard)
-                except Exception:
-                    logger.exception("event callback failed for %s", name)
-
-    def _unsubscribe(self, subscription: AsyncSubscription) -> None:
-        if subscription in self._subscriptions:
-            self._subscriptions.remove(subscription)
+    def _call(self, callback: Callback, event: InstallEvent) -> None:
+        result = callback(event)
+        if inspect.isawaitable(result):
+            task = asyncio.ensure_future(result)
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)

@@ -86,10 +86,10 @@ class Subscription:
         self.close()
 
 
-class EventStream:
-    """One socket per client, connected on first use; events go to every subscription
-    and callback. Get it as ``client.events``.
-    """
+class StreamBase:
+    """What the sync and the async stream share: settings, dispatch, bookkeeping."""
+
+    client_class = "Client"  # python-socketio's class for this stream
 
     def __init__(
         self, base_url: str, token: Callable[[], str | None], verify: bool | str, enabled: bool
@@ -98,10 +98,9 @@ class EventStream:
         self._token = token
         self._verify = verify is not False
         self._enabled = enabled
-        self._lock = threading.Lock()
         self._sio: Any = None
         self._failed_at: float | None = None
-        self._subscriptions: list[Subscription] = []
+        self._subscriptions: list[Any] = []
         self._callbacks: list[tuple[str | None, Callback]] = []
         self.epoch = 0
         self.model_events = True  # False for a non-admin on a multi-user server
@@ -110,6 +109,95 @@ class EventStream:
     def is_connected(self) -> bool:
         """Whether the socket is connected now."""
         return bool(self._sio is not None and self._sio.connected)
+
+    def note_sent(self, action: str, job_id: int) -> None:
+        """Tell this process's waits that it sent ``action`` for a job (the server says
+        nothing when a queued download is cancelled, or on pause): they poll at once.
+        Seen by subscribers as ``model_install_<action>_sent``."""
+        self._received(f"model_install_{action}_sent", {"id": job_id})
+
+    def _refuse_now(self) -> None:
+        """Raise ``EventStreamError`` when no connect should be tried now."""
+        if not self._enabled:
+            raise EventStreamError("events are turned off for this client")
+        failed = self._failed_at
+        if failed is not None and time.monotonic() - failed < RETRY_AFTER_FAILURE:
+            raise EventStreamError("the event stream failed a moment ago")
+
+    def _new_socket(self) -> Any:
+        try:
+            import socketio
+        except ImportError as err:
+            self._enabled = False
+            raise EventStreamError("python-socketio is not installed") from err
+        sio = getattr(socketio, self.client_class)(
+            reconnection=True,
+            reconnection_delay=0.2,
+            reconnection_delay_max=5,
+            ssl_verify=self._verify,
+            logger=False,
+            engineio_logger=False,
+        )
+        sio.on("connect", self._connected)
+        sio.on("*", self._received)
+        return sio
+
+    def _connect_args(self, timeout: float) -> dict[str, Any]:
+        return {
+            "socketio_path": self._path,
+            "transports": ["websocket"],
+            "auth": self._auth,
+            "wait_timeout": timeout,
+        }
+
+    def _failed(self, err: BaseException) -> EventStreamError:
+        self._sio, self._failed_at = None, time.monotonic()
+        logger.info("event stream unavailable: %s", type(err).__name__)
+        return EventStreamError(f"cannot connect: {type(err).__name__}")
+
+    def _auth(self) -> dict[str, str] | None:
+        token = self._token()
+        return {"token": token} if token else None
+
+    def _connected(self) -> None:
+        self.epoch += 1
+        self._wake(STREAM_CONNECTED)
+
+    def _wake(self, name: str) -> None:
+        """Tell the subscriptions (not the callbacks) that the stream changed."""
+        event = InstallEvent(name=name)
+        for subscription in list(self._subscriptions):
+            subscription.put(event)
+
+    def _received(self, name: str, data: Any = None) -> None:
+        event = parse_event(name, data)
+        for subscription in list(self._subscriptions):
+            subscription.put(event)
+        for wanted, callback in list(self._callbacks):
+            if wanted is None or wanted == name:
+                try:
+                    self._call(callback, event)
+                except Exception:
+                    logger.exception("event callback failed for %s", name)
+
+    def _call(self, callback: Callback, event: InstallEvent) -> None:
+        callback(event)
+
+    def _unsubscribe(self, subscription: Any) -> None:
+        if subscription in self._subscriptions:
+            self._subscriptions.remove(subscription)
+
+
+class EventStream(StreamBase):
+    """One socket per client, connected on first use; events go to every subscription
+    and callback. Get it as ``client.events``.
+    """
+
+    def __init__(
+        self, base_url: str, token: Callable[[], str | None], verify: bool | str, enabled: bool
+    ) -> None:
+        super().__init__(base_url, token, verify, enabled)
+        self._lock = threading.Lock()
 
     def on(self, name: str | None, callback: Callback) -> Callable[[], None]:
         """Call ``callback(event)`` for each event called ``name`` (None: every event).
@@ -146,31 +234,14 @@ class EventStream:
         with self._lock:
             if self.is_connected:
                 return
-            if not self._enabled:
-                raise EventStreamError("events are turned off for this client")
-            failed = self._failed_at
-            if failed is not None and time.monotonic() - failed < RETRY_AFTER_FAILURE:
-                raise EventStreamError("the event stream failed a moment ago")
+            self._refuse_now()
             if self._sio is not None and _reconnecting(self._sio):
                 raise EventStreamError("the event stream is reconnecting")
+            self._sio = self._new_socket()  # one that stopped reconnecting is done for
             try:
-                import socketio
-            except ImportError as err:
-                self._enabled = False
-                raise EventStreamError("python-socketio is not installed") from err
-            self._sio = self._make(socketio)  # a client that stopped reconnecting is done for
-            try:
-                self._sio.connect(
-                    self._url,
-                    socketio_path=self._path,
-                    transports=["websocket"],
-                    auth=self._auth,
-                    wait_timeout=timeout,
-                )
+                self._sio.connect(self._url, **self._connect_args(timeout))
             except Exception as err:  # socketio raises its own and the socket library's
-                self._sio, self._failed_at = None, time.monotonic()
-                logger.info("event stream unavailable: %s", type(err).__name__)
-                raise EventStreamError(f"cannot connect: {type(err).__name__}") from err
+                raise self._failed(err) from err
             self._failed_at = None
 
     def close(self) -> None:
@@ -181,51 +252,3 @@ class EventStream:
         if sio is not None:
             sio.shutdown()
         self._wake(STREAM_CLOSED)
-
-    def note_sent(self, action: str, job_id: int) -> None:
-        """Tell this process's waits that it sent ``action`` for a job (the server says
-        nothing when a queued download is cancelled, or on pause): they poll at once.
-        Seen by subscribers as ``model_install_<action>_sent``."""
-        self._received(f"model_install_{action}_sent", {"id": job_id})
-
-    def _make(self, socketio: Any) -> Any:
-        sio = socketio.Client(
-            reconnection=True,
-            reconnection_delay=0.2,
-            reconnection_delay_max=5,
-            ssl_verify=self._verify,
-            logger=False,
-            engineio_logger=False,
-        )
-        sio.on("connect", self._connected)
-        sio.on("*", self._received)
-        return sio
-
-    def _auth(self) -> dict[str, str] | None:
-        token = self._token()
-        return {"token": token} if token else None
-
-    def _connected(self) -> None:
-        self.epoch += 1
-        self._wake(STREAM_CONNECTED)
-
-    def _wake(self, name: str) -> None:
-        """Tell the subscriptions (not the callbacks) that the stream changed."""
-        event = InstallEvent(name=name)
-        for subscription in list(self._subscriptions):
-            subscription.put(event)
-
-    def _received(self, name: str, data: Any = None) -> None:
-        event = parse_event(name, data)
-        for subscription in list(self._subscriptions):
-            subscription.put(event)
-        for wanted, callback in list(self._callbacks):
-            if wanted is None or wanted == name:
-                try:
-                    callback(event)
-                except Exception:
-                    logger.exception("event callback failed for %s", name)
-
-    def _unsubscribe(self, subscription: Subscription) -> None:
-        if subscription in self._subscriptions:
-            self._subscriptions.remove(subscription)

@@ -29,7 +29,7 @@ from typing import Any
 import httpx
 import pytest
 
-from invokeai_py_client import _async_event_stream, _event_stream
+from invokeai_py_client import _event_stream
 from invokeai_py_client.dnn_model import InstallJobStatus, ModelInstJobHandle, ModelInstJobInfo
 from invokeai_py_client.dnn_model.async_install_job import AsyncModelInstJobHandle
 from invokeai_py_client.dnn_model.install_events import InstallEvent, ModelInstallEvent
@@ -97,8 +97,7 @@ def client_for(
         def target(base_url: str) -> tuple[str, str]:
             return closed, "/ws/socket.io"
 
-        monkeypatch.setattr(_event_stream, "socketio_target", target)
-        monkeypatch.setattr(_async_event_stream, "socketio_target", target)
+        monkeypatch.setattr(_event_stream, "socketio_target", target)  # both streams use it
     elif mode == "no-socketio":
         monkeypatch.setitem(sys.modules, "socketio", None)
     else:
