@@ -48,8 +48,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import http.server
-import socketserver
 import statistics
 import sys
 import tempfile
@@ -67,6 +65,7 @@ from _common import log, percentile, rotated, server, verdict
 from invokeai_py_client import InvokeAIClient
 from invokeai_py_client.dnn_model import ModelInstJobHandle
 from testbed import tiny_models
+from testbed.slow_server import SlowFileServer
 
 V2 = "/api/v2/models"
 SOCKET_PATH = "/ws/socket.io"
@@ -100,76 +99,6 @@ WAYS = {
 
 
 # -- helpers -----------------------------------------------------------------------
-
-
-class SlowFiles:
-    """Serves registered bytes at ``/<name>`` on 127.0.0.1, each answer at about
-    ``rate`` bytes/s (copied from scripts/capture_events.py, minus Range support)."""
-
-    def __init__(self) -> None:
-        self.files: dict[str, tuple[bytes, int]] = {}
-        self.stopping = threading.Event()
-        owner = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-            def do_HEAD(self) -> None:
-                self._serve(head=True)
-
-            def do_GET(self) -> None:
-                self._serve(head=False)
-
-            def _serve(self, head: bool) -> None:
-                name = self.path.split("?", 1)[0].lstrip("/")
-                data, rate = owner.files.get(name, (b"", 0))
-                if not rate:
-                    self.send_response(404)
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                    return
-                self.send_response(200)
-                self.send_header("Content-Type", "application/octet-stream")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                if head:
-                    return
-                try:
-                    pos = 0
-                    while pos < len(data) and not owner.stopping.is_set():
-                        self.wfile.write(data[pos : pos + CHUNK])
-                        self.wfile.flush()
-                        pos += CHUNK
-                        time.sleep(CHUNK / rate)
-                except OSError:  # the downloader went away (a cancel)
-                    self.close_connection = True
-
-        class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
-            daemon_threads = True
-            allow_reuse_address = True
-
-            def handle_error(self, request: Any, client_address: Any) -> None:
-                pass  # a downloader that went away mid-request (a cancel)
-
-        self.httpd = Server(("127.0.0.1", 0), Handler)
-        self.port = self.httpd.server_address[1]
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def add(self, name: str, data: bytes, rate: int) -> str:
-        self.files[name] = (data, rate)
-        return f"http://127.0.0.1:{self.port}/{name}"
-
-    def __enter__(self) -> SlowFiles:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stopping.set()
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 class RequestLog:
@@ -343,7 +272,7 @@ class JobRate:
     failure: str | None = None
 
 
-def measure_job_rates(url: str, files: SlowFiles, folder: Path) -> dict[str, JobRate]:
+def measure_job_rates(url: str, files: SlowFileServer, folder: Path) -> dict[str, JobRate]:
     results = {"events": JobRate(), "polling": JobRate()}
 
     def one(name: str, events: bool) -> None:
@@ -400,7 +329,7 @@ class FanIn:
 
 
 def measure_fan_in(
-    url: str, files: SlowFiles, data: bytes, events: bool, sockets: SocketConnects
+    url: str, files: SlowFileServer, data: bytes, events: bool, sockets: SocketConnects
 ) -> FanIn:
     result = FanIn(events)
     requests = RequestLog()
@@ -551,7 +480,7 @@ def main() -> int:
     with (
         server(args.version) as url,
         tempfile.TemporaryDirectory(prefix="bench-wait-") as folder,
-        SlowFiles() as files,
+        SlowFileServer(chunk=CHUNK) as files,
         InvokeAIClient(url, events=False) as probe,
     ):
         version = probe.server_version()

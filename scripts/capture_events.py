@@ -37,9 +37,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import http.server
 import json
-import socketserver
 import sys
 import tempfile
 import threading
@@ -56,6 +54,7 @@ sys.path.insert(0, str(REPO))  # the test bed lives at the repository's top leve
 
 from testbed import tiny_models as tm  # noqa: E402
 from testbed.server import start_server, version_tuple  # noqa: E402
+from testbed.slow_server import SlowFileServer  # noqa: E402
 
 V2 = "/api/v2/models"
 SOCKET_PATH = "/ws/socket.io"
@@ -75,86 +74,6 @@ def log(message: str) -> None:
 
 
 # -- a throttled local HTTP server ------------------------------------------------
-
-
-class SlowFileServer:
-    """Serves registered bytes at ``/<name>`` on 127.0.0.1 at about ``rate`` bytes/s.
-
-    Honours ``Range: bytes=N-`` (a resumed download asks for the rest).
-    """
-
-    def __init__(self, rate: int = RATE, chunk: int = CHUNK) -> None:
-        self.files: dict[str, bytes] = {}
-        self.requests: list[tuple[str, str, str | None]] = []
-        self.stopping = threading.Event()
-        owner = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-            def do_HEAD(self) -> None:
-                self._serve(head=True)
-
-            def do_GET(self) -> None:
-                self._serve(head=False)
-
-            def _serve(self, head: bool) -> None:
-                name = self.path.split("?", 1)[0].lstrip("/")
-                owner.requests.append((self.command, name, self.headers.get("Range")))
-                data = owner.files.get(name)
-                if data is None:
-                    self.send_response(404)
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                    return
-                start = 0
-                rng = self.headers.get("Range")
-                if rng and rng.startswith("bytes=") and rng.endswith("-"):
-                    with contextlib.suppress(ValueError):
-                        start = int(rng[len("bytes=") : -1])
-                start = min(start, len(data))
-                self.send_response(206 if start else 200)
-                self.send_header("Content-Type", "application/octet-stream")
-                self.send_header("Content-Length", str(len(data) - start))
-                self.send_header("Accept-Ranges", "bytes")
-                if start:
-                    self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
-                self.end_headers()
-                if head:
-                    return
-                try:
-                    pos = start
-                    while pos < len(data) and not owner.stopping.is_set():
-                        self.wfile.write(data[pos : pos + chunk])
-                        self.wfile.flush()
-                        pos += chunk
-                        time.sleep(chunk / rate)
-                except OSError:  # the client went away (cancel, pause)
-                    self.close_connection = True
-
-        class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
-            daemon_threads = True
-            allow_reuse_address = True
-
-        self.httpd = Server(("127.0.0.1", 0), Handler)
-        self.port = self.httpd.server_address[1]
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def add(self, path: Path) -> str:
-        self.files[path.name] = path.read_bytes()
-        return f"http://127.0.0.1:{self.port}/{path.name}"
-
-    def __enter__(self) -> SlowFileServer:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stopping.set()
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 # -- event recording --------------------------------------------------------------
@@ -370,14 +289,14 @@ class Capture:
 
     def url_download(self, files: SlowFileServer) -> None:
         path = self.big_file("events-download.safetensors")
-        url = files.add(path)
+        url = files.add_file(path)
         t0, job_id = self.install(url)
         self.terminal(job_id)
         self.write("url_download", url, t0, job_id)
 
     def url_cancel(self, files: SlowFileServer) -> None:
         path = self.big_file("events-cancel.safetensors")
-        url = files.add(path)
+        url = files.add_file(path)
         t0, job_id = self.install(url)
         self.mid_download(t0, job_id)
         self.act("cancel", "DELETE", f"{V2}/install/{job_id}", t0)
@@ -386,7 +305,7 @@ class Capture:
 
     def url_pause_resume(self, files: SlowFileServer) -> None:
         path = self.big_file("events-pause.safetensors")
-        url = files.add(path)
+        url = files.add_file(path)
         t0, job_id = self.install(url)
         self.mid_download(t0, job_id)
         self.act("pause", "POST", f"{V2}/install/{job_id}/pause", t0)
@@ -499,7 +418,7 @@ def main(argv: list[str] | None = None) -> int:
         out_dir.mkdir(parents=True, exist_ok=True)
         for old in out_dir.glob("events_*.json"):
             old.unlink()
-        with workdir() as work, SlowFileServer() as files:
+        with workdir() as work, SlowFileServer(RATE, CHUNK) as files:
             cap = Capture(server.url, version, out_dir, work)
             try:
                 log(f"socket connected in {cap.connect():.3f} s")

@@ -34,7 +34,7 @@ import pytest
 from invokeai_py_client import InvokeAIClient
 from invokeai_py_client.client import parse_version
 from invokeai_py_client.dnn_model import ModelInstJobHandle, ModelInstJobInfo
-from testbed import tiny_models as tm
+from testbed.slow_server import SlowFileServer
 from tests.integration._async_facade import AsyncClientFacade
 
 POLL = 0.1
@@ -215,110 +215,24 @@ def file_server() -> Iterator[FileServer]:
 
 # -- a throttled local HTTP server for slow URL installs -----------------------------------
 
-SLOW_RATE = 1_000_000  # bytes per second
-SLOW_CHUNK = 50_000  # bytes per write (one write every 50 ms)
-SLOW_PADDING_ROWS = 1000  # ~3 MB: "padding" is a [768, rows] float32 tensor
 
+class SlowModelServer(SlowFileServer):
+    """``testbed.slow_server.SlowFileServer`` at ~1 MB/s; ``add_model(rows=1000)`` writes
+    a new ~3 MB model into the test's folder and returns its URL."""
 
-@dataclass
-class SlowModelServer:
-    """Serves freshly written SD1 embeddings at ``http://127.0.0.1:PORT/<name>``, throttled.
+    def __init__(self, directory: Path) -> None:
+        super().__init__()
+        self.directory = directory
 
-    ``add_model(rows=1000)`` writes a new file (distinct bytes: the server never sees a
-    duplicate) of about ``rows * 3 KB`` and returns its URL. ``Range: bytes=N-`` is
-    honoured (a resumed download asks for the rest). ``requests`` logs
-    ``(method, name, Range header)``.
-    """
-
-    directory: Path
-    base_url: str = ""
-    rate: int = SLOW_RATE
-    chunk: int = SLOW_CHUNK
-    files: dict[str, bytes] = field(default_factory=dict)
-    requests: list[tuple[str, str, str | None]] = field(default_factory=list)
-    stop: threading.Event = field(default_factory=threading.Event)
-
-    def add_model(self, rows: int = SLOW_PADDING_ROWS) -> str:
-        name = f"slow-embedding-{len(self.files)}-{time.monotonic_ns()}.safetensors"
-        path = tm.write_safetensors(
-            self.directory / name, {"emb_params": [1, 768], "padding": [768, rows]}
-        )
-        self.files[name] = path.read_bytes()
-        return f"{self.base_url}/{name}"
-
-    def size(self, url: str) -> int:
-        return len(self.files[url.rsplit("/", 1)[-1]])
-
-
-def _slow_handler(state: SlowModelServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, format: str, *args: Any) -> None:  # quiet
-            pass
-
-        def do_HEAD(self) -> None:
-            self._serve(head=True)
-
-        def do_GET(self) -> None:
-            self._serve(head=False)
-
-        def _serve(self, head: bool) -> None:
-            name = self.path.split("?", 1)[0].lstrip("/")
-            rng = self.headers.get("Range")
-            state.requests.append((self.command, name, rng))
-            data = state.files.get(name)
-            if data is None:
-                self.send_response(404)
-                self.send_header("Content-Length", "0")
-                self.send_header("Connection", "close")
-                self.close_connection = True
-                self.end_headers()
-                return
-            start = 0
-            if rng and rng.startswith("bytes=") and rng.endswith("-"):
-                with contextlib.suppress(ValueError):
-                    start = min(int(rng[len("bytes=") : -1]), len(data))
-            self.send_response(206 if start else 200)
-            self.send_header("Content-Type", "application/octet-stream")
-            self.send_header("Content-Length", str(len(data) - start))
-            self.send_header("Accept-Ranges", "bytes")
-            # one request per connection: a pooled connection this server closed after
-            # the last download would fail the next one ("Remote end closed connection")
-            self.send_header("Connection", "close")
-            self.close_connection = True
-            if start:
-                self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
-            self.end_headers()
-            if head:
-                return
-            try:
-                pos = start
-                while pos < len(data) and not state.stop.is_set():
-                    self.wfile.write(data[pos : pos + state.chunk])
-                    self.wfile.flush()
-                    pos += state.chunk
-                    time.sleep(state.chunk / state.rate)
-            except OSError:  # the client went away (cancel, pause)
-                pass
-
-    return Handler
+    def add_model(  # type: ignore[override]
+        self, rows: int = 1000, rate: int | None = None
+    ) -> str:
+        return super().add_model(self.directory, rows, rate)
 
 
 @pytest.fixture
 def slow_model_server(tmp_path: Path) -> Iterator[SlowModelServer]:
     directory = tmp_path / "slow-server"
     directory.mkdir()
-    state = SlowModelServer(directory=directory)
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _slow_handler(state))
-    httpd.daemon_threads = True
-    state.base_url = f"http://127.0.0.1:{httpd.server_address[1]}"
-    thread = threading.Thread(target=httpd.serve_forever, name="slow-model-server", daemon=True)
-    thread.start()
-    try:
-        yield state
-    finally:
-        state.stop.set()
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(5)
+    with SlowModelServer(directory) as server:
+        yield server
