@@ -8,7 +8,7 @@ from typing import Any, Generic, TypeVar
 
 import httpx
 
-from ._core import Call, Operation, Route, redact_url
+from ._core import Call, Operation, Route, parse_version, redact_url
 from ._transport import BaseTransport, Options, Pool, Session, Timeout
 from .errors import InvalidArgumentError, UnexpectedResponseError
 
@@ -138,6 +138,16 @@ class BaseClient(Generic[Tr]):
 
 VERSION = Route("GET", "/api/v1/app/version")
 LOGIN = Route("POST", "/api/v1/auth/login", since="6.12")
+AUTH_STATUS = Route("GET", "/api/v1/auth/status")
+MULTIUSER_SINCE = (6, 12)
+
+
+def is_multiuser(version: str) -> Operation[bool]:
+    """Whether the server runs in multi-user mode (asked from 6.12 on; older: never)."""
+    if parse_version(version) < MULTIUSER_SINCE:
+        return False
+    payload = yield Call(AUTH_STATUS, "is_multiuser")
+    return isinstance(payload, dict) and payload.get("multiuser_enabled") is True
 
 
 def server_version() -> Operation[str]:

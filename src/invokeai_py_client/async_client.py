@@ -108,6 +108,10 @@ class AsyncInvokeAIClient(BaseClient[AsyncTransport]):
             session.server_version = await self._execute(base.server_version())
         return session.server_version
 
+    async def is_multiuser(self) -> bool:
+        """Whether the server runs in multi-user mode (InvokeAI 6.12+; older: False)."""
+        return await self._execute(base.is_multiuser(await self.server_version()))
+
     async def login(
         self, email: str, password: str, *, remember_me: bool = False
     ) -> dict[str, Any]:

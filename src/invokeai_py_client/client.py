@@ -125,6 +125,10 @@ class InvokeAIClient(BaseClient[SyncTransport]):
             session.server_version = self._execute(base.server_version())
         return session.server_version
 
+    def is_multiuser(self) -> bool:
+        """Whether the server runs in multi-user mode (InvokeAI 6.12+; older: False)."""
+        return self._execute(base.is_multiuser(self.server_version()))
+
     def login(self, email: str, password: str, *, remember_me: bool = False) -> dict[str, Any]:
         """Log in to a multi-user server and keep its token for later calls.
 

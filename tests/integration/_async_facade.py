@@ -279,6 +279,9 @@ class AsyncClientFacade:
     def server_version(self) -> str:
         return self._runner.run(self._client.server_version())
 
+    def is_multiuser(self) -> bool:
+        return self._runner.run(self._client.is_multiuser())
+
     def login(self, email: str, password: str, *, remember_me: bool = False) -> dict[str, Any]:
         return self._runner.run(self._client.login(email, password, remember_me=remember_me))
 

@@ -115,3 +115,7 @@ def test_closed_port_is_connection_error(make_client: MakeClient) -> None:
         assert excinfo.value.route == "/api/v2/models/"
         with pytest.raises(APIConnectionError):
             dead.server_version()
+
+
+def test_single_user_server_says_so(client: InvokeAIClient) -> None:
+    assert client.is_multiuser() is False

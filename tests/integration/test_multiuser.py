@@ -103,6 +103,7 @@ def test_login_keeps_token_and_lists_models(multiuser: MultiUser, make_client: M
         assert c.token
         assert me.get("email") == ADMIN_EMAIL
         assert me.get("is_admin") is True
+        assert c.is_multiuser() is True
         assert isinstance(c.dnn_model_repo.list_models(), list)
         assert isinstance(c.dnn_model_repo.list_install_jobs(), list)  # an admin route
 

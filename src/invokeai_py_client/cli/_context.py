@@ -1,0 +1,100 @@
+"""Per-invocation state (global options) and the client session with error mapping."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+from .output import EXIT_FAILED, EXIT_USAGE, Output
+
+if TYPE_CHECKING:
+    from invokeai_py_client import InvokeAIClient
+
+DEFAULT_URL = "http://127.0.0.1:9090"
+MODEL_SUFFIXES = {".safetensors", ".ckpt", ".pt", ".pth", ".bin", ".gguf", ".onnx"}
+
+
+@dataclass
+class State:
+    """The global options of one invocation."""
+
+    url: str = DEFAULT_URL
+    token: str | None = None
+    events: bool = True
+    out: Output = field(default_factory=Output)
+
+
+def state_of(ctx: typer.Context) -> State:
+    """The ``State`` the app callback stored (a default one when called bare)."""
+    obj = ctx.find_root().obj
+    if isinstance(obj, State):
+        return obj
+    return State()
+
+
+def relative_path_hint(source: str) -> str | None:
+    """A hint when ``source`` looks like a relative path (servers take ``a/b`` for a repo id)."""
+    text = source.strip()
+    if not text or "://" in text or os.path.isabs(text) or text.startswith("~"):
+        return None
+    path = Path(text)
+    looks_like_path = (
+        text.startswith(("./", "../")) or path.suffix.lower() in MODEL_SUFFIXES or path.exists()
+    )
+    if not looks_like_path:
+        return None
+    return (
+        f"{text!r} is a relative path, which the server takes for a Hugging Face repo id "
+        f"or resolves against its own working directory; pass an absolute path on the "
+        f"server, e.g. {path.resolve()}"
+    )
+
+
+def hint_for(exc: BaseException, state: State) -> str | None:
+    """A hint for a library exception, where one helps."""
+    from invokeai_py_client.errors import (
+        APIConnectionError,
+        AuthenticationError,
+        PermissionDeniedError,
+    )
+
+    if isinstance(exc, APIConnectionError):
+        return f"is an InvokeAI server running at {state.url}? set --url or INVOKEAI_URL"
+    if isinstance(exc, AuthenticationError):
+        return "this server needs a token: set INVOKEAI_TOKEN (or --token)"
+    if isinstance(exc, PermissionDeniedError):
+        return "this needs an admin account on a multi-user server"
+    return None
+
+
+def report(state: State, exc: BaseException, *, hint: str | None = None) -> int:
+    """Print one error line for ``exc``; return its exit code."""
+    from invokeai_py_client.errors import InvalidArgumentError, InvokeAIError
+
+    code = EXIT_USAGE if isinstance(exc, InvalidArgumentError) else EXIT_FAILED
+    if isinstance(exc, InvokeAIError):
+        message = str(exc)
+    else:
+        message = f"unexpected {type(exc).__name__}: {exc}"
+    state.out.error(message, hint=hint or hint_for(exc, state), exc=exc, code=code)
+    return code
+
+
+@contextmanager
+def connect(state: State, *, events: bool = False) -> Iterator[InvokeAIClient]:
+    """An ``InvokeAIClient`` for the command; any library error becomes one line and an exit."""
+    try:
+        from invokeai_py_client import InvokeAIClient
+
+        with InvokeAIClient(state.url, token=state.token, events=events and state.events) as client:
+            yield client
+    except Exception as exc:
+        if type(exc).__module__.startswith(("typer", "click")):  # Exit, Abort, usage errors
+            raise
+        raise typer.Exit(report(state, exc)) from None

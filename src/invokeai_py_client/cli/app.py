@@ -1,0 +1,91 @@
+"""The Typer app of ``invokeai-models`` and its global options."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from . import install, jobs, models
+from ._context import DEFAULT_URL, State
+from .output import Output
+
+HELP = """Manage the models of an InvokeAI server.
+
+Exit codes: 0 success, 1 an operation failed, 2 bad usage, 3 reserved for
+`plan --exit-code`, 130 interrupted.
+"""
+
+app = typer.Typer(
+    name="invokeai-models",
+    help=HELP,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from invokeai_py_client import __version__
+
+        typer.echo(f"invokeai-models {__version__} (invokeai-py-client)")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    url: Annotated[
+        str,
+        typer.Option("--url", envvar="INVOKEAI_URL", help="The server's URL.", show_envvar=True),
+    ] = DEFAULT_URL,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            "--token",
+            envvar="INVOKEAI_TOKEN",
+            help="Bearer token for a multi-user server (prefer the variable).",
+            show_default=False,
+            show_envvar=True,
+        ),
+    ] = None,
+    json_mode: Annotated[
+        bool, typer.Option("--json", help="Machine-readable output (JSON on stdout).")
+    ] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Only essential output (ids, keys).")
+    ] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+    events: Annotated[
+        bool,
+        typer.Option(
+            "--events/--no-events",
+            help="Follow install jobs on the server's event stream (else poll).",
+            hidden=True,
+        ),
+    ] = True,
+    version: Annotated[
+        bool | None,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Show the version and exit."
+        ),
+    ] = None,
+) -> None:
+    """Manage the models of an InvokeAI server."""
+    token = token or None
+    ctx.obj = State(
+        url=url,
+        token=token,
+        events=events,
+        out=Output(json_mode=json_mode, quiet=quiet, debug=debug, secrets=[token]),
+    )
+
+
+app.command("list")(models.list_models)
+app.command("show")(models.show)
+app.command("server")(models.server)
+app.command("delete")(models.delete)
+app.command("install")(install.install)
+app.add_typer(jobs.jobs_app, name="jobs")
