@@ -685,11 +685,3 @@ def test_event_stream_iteration(
         installed.append(info.model_key)
     assert found and found[0].id == result["id"]
     assert found[0].name == "model_install_complete"
-
-
-def test_no_multiuser_wait() -> None:
-    pytest.skip(
-        "multi-user: every install-job route (list, get, install, cancel, pause) is "
-        "admin-only (403 for a non-admin), so a non-admin has no job to wait for or poll; "
-        "an admin's wait would need a second server (the multi-user test bed) for one case"
-    )

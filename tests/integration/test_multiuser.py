@@ -179,3 +179,22 @@ def test_refreshed_token_replaces_client_token(
         assert isinstance(c.dnn_model_repo.list_install_jobs(), list)
         name = "never-" + uuid.uuid4().hex
         assert c.dnn_model_repo.get_model_by_attrs(name, "embedding", "sd-1") is None
+
+
+def test_admin_wait_follows_events_with_the_token(admin: InvokeAIClient, tmp_path: Path) -> None:
+    """On a multi-user server the socket needs the bearer token; admins get model events."""
+    seen: list[str] = []
+    job = admin.dnn_model_repo.install_model(tm.write_embedding_sd1(tmp_path), inplace=True)
+    info = job.wait(timeout=60, on_progress=lambda p: seen.append(str(p.status)))
+    try:
+        assert info.status == "completed", info.describe()
+        assert admin.events.is_connected, "the socket connected with the admin's token"
+        assert seen[-1] == "completed"
+    finally:
+        if info.model_key:
+            admin.dnn_model_repo.delete_model(info.model_key)
+
+
+def test_non_admin_login_turns_model_events_off(user: InvokeAIClient) -> None:
+    """A non-admin gets no model events: after login() its waits poll (fast) instead."""
+    assert user.events.model_events is False
