@@ -181,6 +181,8 @@ def test_jobs_no_wait_pause_resume_cancel_prune(
         paused = cli("--json", "jobs", "pause", str(job_id))
         assert paused.exit_code == 0, paused.output
         assert json.loads(paused.stdout)["status"] == "paused"
+        # 6.14.2 cancels a job resumed before its paused download has wound down
+        time.sleep(1.0)
         resumed = cli("--json", "jobs", "resume", str(job_id))
         assert resumed.exit_code == 0, resumed.output
         assert json.loads(resumed.stdout)["status"] != "paused"
