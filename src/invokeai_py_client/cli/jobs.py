@@ -87,28 +87,23 @@ def cancel(
         repo = client.dnn_model_repo
         for job_id in job_ids:
             try:
-                info = repo.get_install_job_info(job_id)
-                if info is None:
-                    out.error(f"no install job {job_id} on {state.url}")
-                    results.append({"id": job_id, "cancelled": False, "status": None})
-                    code = max(code, EXIT_FAILED)
-                    continue
-                if info.is_terminal:
-                    out.line(f"job {job_id} has already ended: {info.status}")
-                    results.append({"id": job_id, "cancelled": False, "status": str(info.status)})
-                    continue
-                sent = repo.cancel_install_job(job_id)
+                sent = repo.cancel_install_job(job_id)  # sends nothing for an ended job
+                info = None if sent else repo.get_install_job_info(job_id)
             except Exception as exc:
                 code = max(code, report(state, exc))
                 results.append({"id": job_id, "cancelled": False, "error": str(exc)})
                 code = max(code, EXIT_FAILED)
                 continue
-            status = "cancelled" if sent else None
-            results.append({"id": job_id, "cancelled": sent, "status": status})
             if sent:
                 out.line(f"cancelled job {job_id}")
+                results.append({"id": job_id, "cancelled": True, "status": "cancelled"})
+            elif info is None:
+                out.error(f"no install job {job_id} on {state.url}")
+                results.append({"id": job_id, "cancelled": False, "status": None})
+                code = max(code, EXIT_FAILED)
             else:
-                out.line(f"job {job_id} has already ended")
+                out.line(f"job {job_id} has already ended: {info.status}")
+                results.append({"id": job_id, "cancelled": False, "status": str(info.status)})
     if out.json_mode:
         out.json(results)
     if code:
