@@ -8,6 +8,8 @@
 - ``rotated``: the order of one round (what ``alternate`` uses), for scripts that time
   the cases themselves.
 - ``median_ms``, ``percentile`` and ``verdict`` for printing.
+- ``run_child``: run a command to its end; its wall-clock time, and its own CPU time
+  (user + system, from ``os.wait4``), for scripts that time subprocesses.
 
 The scripts run as ``.venv/bin/python benchmarks/NAME.py`` from the repo root; this
 module puts the repo root on ``sys.path`` so that ``testbed`` imports.
@@ -17,10 +19,12 @@ from __future__ import annotations
 
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +38,7 @@ from testbed import tiny_models  # noqa: E402
 from testbed.server import start_server  # noqa: E402
 
 __all__ = [
+    "ChildRun",
     "Timings",
     "alternate",
     "alternate_async",
@@ -42,6 +47,7 @@ __all__ = [
     "median_ms",
     "percentile",
     "rotated",
+    "run_child",
     "server",
     "server_with_models",
     "verdict",
@@ -168,3 +174,45 @@ def percentile(values: list[float], fraction: float) -> float:
 
 def verdict(ok: bool) -> str:
     return "met" if ok else "MISSED"
+
+
+@dataclass(frozen=True)
+class ChildRun:
+    """A finished subprocess: its seconds of wall clock and of CPU, and its output."""
+
+    wall: float
+    cpu: float  # user + system of the child (and of the children it waited for)
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_child(
+    argv: Sequence[str], *, env: dict[str, str] | None = None, timeout: float = 600.0
+) -> ChildRun:
+    """Run ``argv`` to its end (killed after ``timeout`` s), output to temporary files.
+
+    The CPU time is the child's own (``os.wait4`` on its pid), so other children of
+    this process (a test-bed server) never count. Wall clock: from just before the
+    spawn to the reaping.
+    """
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        started = time.perf_counter()
+        child = subprocess.Popen(list(argv), stdout=out, stderr=err, env=env)
+        killer = threading.Timer(timeout, child.kill)
+        killer.start()
+        try:
+            _, status, usage = os.wait4(child.pid, 0)
+        finally:
+            killer.cancel()
+        wall = time.perf_counter() - started
+        child.returncode = os.waitstatus_to_exitcode(status)  # reaped: Popen must not wait
+        out.seek(0)
+        err.seek(0)
+        return ChildRun(
+            wall,
+            usage.ru_utime + usage.ru_stime,
+            child.returncode,
+            out.read().decode("utf-8", "replace"),
+            err.read().decode("utf-8", "replace"),
+        )

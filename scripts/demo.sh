@@ -1,19 +1,70 @@
 #!/usr/bin/env bash
-# Start a test-bed InvokeAI server on 127.0.0.1:9090 (--port N for another) with a few tiny
-# models in .demo/models for the README's example, and keep it up until Ctrl-C.
-# The first run installs InvokeAI (minutes, gigabytes); later runs start in ~12 s.
-# (A CLI demo replaces this once the command-line tool exists.)
+# The main job, start to end, on a fresh machine: start a local test-bed InvokeAI, write
+# tiny models, and drive invokeai-models through apply (progress bars), list, plan,
+# export --lock and delete, then stop the server.
+#   --serve     instead keep the server up on 127.0.0.1:9090 for the README's Python
+#               examples, until Ctrl-C
+#   --port N    listen on N (default: a free port; 9090 with --serve)
+# The first run installs InvokeAI (several minutes, ~7 GB, progress shown); later runs
+# take about 30 s.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-port=9090
-args=()
+port=""
+serve=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --port) port="$2"; shift 2 ;;
         --port=*) port="${1#--port=}"; shift ;;
-        *) args+=("$1"); shift ;;
+        --serve) serve=1; shift ;;
+        *) echo "demo: unknown option $1 (use --serve, --port N)" >&2; exit 2 ;;
     esac
 done
+version="${INVOKEAI_TESTBED_VERSION:-6.14.2}"
+echo "demo: the first run installs InvokeAI $version into ~/.cache/invokeai-py-client" \
+     "(several minutes, ~7 GB; progress below); later runs start in ~12 s" >&2
 bash scripts/bootstrap.sh
-echo "demo: starting InvokeAI on http://127.0.0.1:$port (the first run installs it: minutes)" >&2
-exec .venv/bin/python -m testbed up --port "$port" --demo-models .demo/models ${args[@]+"${args[@]}"}
+.venv/bin/python -m testbed provision >/dev/null
+
+if [ "$serve" = 1 ]; then
+    exec .venv/bin/python -m testbed up --port "${port:-9090}" --demo-models .demo/models
+fi
+
+mkdir -p .demo
+log=.demo/server.log
+.venv/bin/python -m testbed up ${port:+--port "$port"} --demo-models .demo/models >"$log" 2>&1 &
+server=$!
+stop() {
+    kill -TERM "$server" 2>/dev/null && wait "$server" 2>/dev/null || true
+    echo "demo: server stopped" >&2
+}
+trap stop EXIT
+for _ in $(seq 240); do
+    grep -q "^files for URL installs" "$log" && break
+    if ! kill -0 "$server" 2>/dev/null; then
+        cat "$log" >&2
+        echo "demo: the server did not start" >&2
+        exit 1
+    fi
+    sleep 0.5
+done
+INVOKEAI_URL="$(sed -n 's/^InvokeAI .* running at \(http[^ ]*\) .*/\1/p' "$log")"
+DEMO_FILES="$(sed -n 's/^files for URL installs[^:]*: //p' "$log")"
+[ -n "$INVOKEAI_URL" ] && [ -n "$DEMO_FILES" ] || { cat "$log" >&2; exit 1; }
+export INVOKEAI_URL DEMO_FILES
+echo "demo: $(head -n 1 "$log")" >&2
+
+run() {
+    echo >&2
+    echo "\$ invokeai-models $*" >&2
+    .venv/bin/invokeai-models "$@"
+}
+run apply examples/models.yaml
+run list
+run plan --exit-code examples/models.yaml
+run export --lock -o .demo/models.lock.yaml
+cat .demo/models.lock.yaml
+# shellcheck disable=SC2046  # one key per word
+run delete --yes $(.venv/bin/invokeai-models --quiet list)
+run list
+echo >&2
+echo "demo: done" >&2

@@ -6,12 +6,14 @@ import argparse
 import signal
 import sys
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from types import FrameType
 
 from testbed import tiny_models
 from testbed.provision import ProvisionError, configured_version, ensure_invokeai
 from testbed.server import InvokeAIServer, ServerStartError
+from testbed.slow_server import SlowFileServer
 
 
 def _sigterm_to_interrupt(signum: int, frame: FrameType | None) -> None:
@@ -31,9 +33,22 @@ def _write_demo_models(folder: Path) -> list[Path]:
     ]
 
 
+def _serve_demo_download(folder: Path, stack: ExitStack) -> str:
+    """Serve a ~3 MB model from ``folder/served`` at ~1 MB/s (a download worth watching)."""
+    files = stack.enter_context(SlowFileServer())
+    served = folder / "served"
+    served.mkdir(parents=True, exist_ok=True)
+    path = tiny_models.write_safetensors(
+        served / "demo-download-sd1.safetensors", {"emb_params": [1, 768], "padding": [768, 1000]}
+    )
+    files.add_file(path)
+    return files.base_url
+
+
 def _up(version: str, multiuser: bool, port: int | None, demo_models: Path | None) -> int:
     server = InvokeAIServer(version, multiuser=multiuser, port=port)
     signal.signal(signal.SIGTERM, _sigterm_to_interrupt)
+    stack = ExitStack()
     try:
         server.start()
         print(
@@ -44,6 +59,8 @@ def _up(version: str, multiuser: bool, port: int | None, demo_models: Path | Non
         if demo_models is not None:
             for path in _write_demo_models(demo_models.resolve()):
                 print(f"tiny model for the examples: {path}", flush=True)
+            url = _serve_demo_download(demo_models.resolve(), stack)
+            print(f"files for URL installs (~1 MB/s): {url}", flush=True)
         print("Ctrl-C or SIGTERM stops it.", file=sys.stderr, flush=True)
         assert server.process is not None
         while server.process.poll() is None:
@@ -57,6 +74,7 @@ def _up(version: str, multiuser: bool, port: int | None, demo_models: Path | Non
         print("stopping ...", file=sys.stderr, flush=True)
         return 0
     finally:
+        stack.close()
         server.stop()
 
 

@@ -123,15 +123,23 @@ def _tail(path: Path, lines: int = 40) -> str:
         return "(no log)"
 
 
-def _run_logged(cmd: list[str], log_path: Path) -> None:
-    """Run ``cmd`` appending its output to ``log_path``; raise with the log tail on failure."""
+def _run_logged(cmd: list[str], log_path: Path, *, every: float = 10.0) -> None:
+    """Run ``cmd`` appending its output to ``log_path``, saying every ``every`` seconds
+    what it is doing (the log's last line); raise with the log tail on failure."""
+    started = time.monotonic()
     with open(log_path, "a") as log:
         log.write(f"\n$ {' '.join(cmd)}\n")
         log.flush()
-        rc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    if rc.returncode != 0:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        while True:
+            try:
+                returncode = proc.wait(timeout=every)
+                break
+            except subprocess.TimeoutExpired:
+                _log(f"... {time.monotonic() - started:.0f} s: {_tail(log_path, 1)[:150]}")
+    if returncode != 0:
         raise ProvisionError(
-            f"command failed (exit {rc.returncode}): {' '.join(cmd)}\n"
+            f"command failed (exit {returncode}): {' '.join(cmd)}\n"
             f"--- last lines of {log_path} ---\n{_tail(log_path)}"
         )
 

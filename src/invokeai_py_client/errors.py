@@ -4,6 +4,7 @@ Every failure of a public call reaches the caller as one of these::
 
     InvokeAIError
     ├── InvalidArgumentError (also a ValueError): bad input, nothing was sent
+    │   └── ManifestError: a manifest that is invalid or needs an unset variable
     ├── APIConnectionError: no answer from the server
     │   └── APITimeoutError
     ├── APIError: the server answered with an error status
@@ -62,6 +63,7 @@ __all__ = [
     "InstallStartError",
     "InvalidArgumentError",
     "InvokeAIError",
+    "ManifestError",
     "NotFoundError",
     "PermissionDeniedError",
     "ResponseShapeWarning",
@@ -79,6 +81,10 @@ class InvokeAIError(Exception):
 
 class InvalidArgumentError(InvokeAIError, ValueError):
     """An argument is invalid; no request was sent."""
+
+
+class ManifestError(InvalidArgumentError):
+    """A manifest is invalid (file, entry and field named), or needs an unset variable."""
 
 
 class APIConnectionError(InvokeAIError):

@@ -56,3 +56,29 @@ def test_readme_example_runs(invokeai_url: str, tmp_path: Path, index: int) -> N
     else:
         assert "['completed', 'completed']" in done.stdout
         assert "[True, True]" in done.stdout
+
+
+def test_readme_first_command_runs_the_main_job() -> None:
+    """``bash scripts/demo.sh``: its own server, apply, list, plan, export --lock, delete."""
+    if os.environ.get("INVOKE_AI_ENDPOINT"):
+        pytest.skip("demo.sh starts its own test-bed server (INVOKE_AI_ENDPOINT is set)")
+    root = README.parent
+    first = re.search(r"```bash\n(.*?)\n", README.read_text()).group(1)
+    assert first.startswith("bash scripts/demo.sh")
+    done = subprocess.run(
+        ["bash", "scripts/demo.sh"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert re.search(r": 4 done, 0 skipped, 0 failed", done.stdout), done.stdout
+    assert "4 already there" in done.stdout
+    assert done.stdout.count("deleted ") == 4
+    assert "0 model(s)" in done.stderr
+    for step in ("apply", "list", "plan --exit-code", "export --lock", "delete --yes"):
+        assert f"$ invokeai-models {step}" in done.stderr
+    locked = (root / ".demo" / "models.lock.yaml").read_text()
+    assert locked.count("hash: blake3:") == 4
+    assert "demo: server stopped" in done.stderr

@@ -99,6 +99,15 @@ VALID: dict[str, dict[str, Any]] = {
         "timeout": 1,
         "on_progress": None,
     },
+    "plan_manifest": {"manifest": {"models": [{"source": "o/r"}]}, "prune": True},
+    "apply_manifest": {
+        "manifest": {"models": [{"source": "o/r"}]},
+        "prune": False,
+        "concurrency": 2,
+        "timeout": 1,
+        "on_progress": None,
+    },
+    "export_manifest": {"lock": True},
 }
 
 # Calls the library must refuse before sending anything: (method, argument, value).
@@ -142,6 +151,13 @@ REFUSED = [
     ("install_starter_bundle", "skip_installed", "no"),
     ("list_models", "base", 5),
     ("list_models", "type", 5),
+    ("plan_manifest", "manifest", 5),
+    ("plan_manifest", "manifest", {"models": [{"source": ""}]}),
+    ("plan_manifest", "manifest", {"models": [{"source": "o/r", "access_token": "hf_x"}]}),
+    ("plan_manifest", "manifest", "/no/such/manifest.yaml"),
+    ("apply_manifest", "concurrency", 0),
+    ("apply_manifest", "concurrency", True),
+    ("apply_manifest", "timeout", -1),
 ]
 
 

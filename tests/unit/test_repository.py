@@ -478,7 +478,7 @@ def test_install_huggingface_builds_the_source(
     fixture = load_fixture("install_201_url")
     route = router.post(f"{V2}/install").mock(return_value=response_from(fixture))
     repo.install_huggingface("owner/repo", {"name": "n"}, variant="fp16", subfolder="vae")
-    assert route.calls.last.request.url.params["source"] == "owner/repo:fp16::vae"
+    assert route.calls.last.request.url.params["source"] == "owner/repo:fp16:vae"
     assert sent_json(route) == {"name": "n"}
 
 

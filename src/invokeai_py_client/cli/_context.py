@@ -24,10 +24,15 @@ MODEL_SUFFIXES = {".safetensors", ".ckpt", ".pt", ".pth", ".bin", ".gguf", ".onn
 class State:
     """The global options of one invocation."""
 
-    url: str = DEFAULT_URL
+    urls: list[str] = field(default_factory=lambda: [DEFAULT_URL])
     token: str | None = None
     events: bool = True
     out: Output = field(default_factory=Output)
+
+    @property
+    def url(self) -> str:
+        """The server (the first ``--url``)."""
+        return self.urls[0]
 
 
 def state_of(ctx: typer.Context) -> State:
@@ -89,6 +94,10 @@ def report(state: State, exc: BaseException, *, hint: str | None = None) -> int:
 @contextmanager
 def connect(state: State, *, events: bool = False) -> Iterator[InvokeAIClient]:
     """An ``InvokeAIClient`` for the command; any library error becomes one line and an exit."""
+    if len(state.urls) > 1:
+        state.out.fail(
+            "only plan and apply take several --url", hint="give one --url", code=EXIT_USAGE
+        )
     try:
         from invokeai_py_client import InvokeAIClient
 

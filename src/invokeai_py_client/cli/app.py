@@ -6,14 +6,14 @@ from typing import Annotated
 
 import typer
 
-from . import install, jobs, models
+from . import hf, install, jobs, maintenance, manifest, models, starter
 from ._context import DEFAULT_URL, State
 from .output import Output
 
 HELP = """Manage the models of an InvokeAI server.
 
-Exit codes: 0 success, 1 an operation failed, 2 bad usage, 3 reserved for
-`plan --exit-code`, 130 interrupted.
+Exit codes: 0 success, 1 an operation failed, 2 bad usage, 3 `plan --exit-code`
+found drift, 130 interrupted.
 """
 
 app = typer.Typer(
@@ -38,9 +38,14 @@ def _version(value: bool) -> None:
 def main(
     ctx: typer.Context,
     url: Annotated[
-        str,
-        typer.Option("--url", envvar="INVOKEAI_URL", help="The server's URL.", show_envvar=True),
-    ] = DEFAULT_URL,
+        list[str],
+        typer.Option(
+            "--url",
+            envvar="INVOKEAI_URL",
+            help="The server's URL (plan and apply take several).",
+            show_envvar=True,
+        ),
+    ] = [DEFAULT_URL],  # noqa: B006 (Typer reads the default; it is never mutated)
     token: Annotated[
         str | None,
         typer.Option(
@@ -76,7 +81,7 @@ def main(
     """Manage the models of an InvokeAI server."""
     token = token or None
     ctx.obj = State(
-        url=url,
+        urls=list(url) or [DEFAULT_URL],
         token=token,
         events=events,
         out=Output(json_mode=json_mode, quiet=quiet, debug=debug, secrets=[token]),
@@ -89,3 +94,15 @@ app.command("server")(models.server)
 app.command("delete")(models.delete)
 app.command("install")(install.install)
 app.add_typer(jobs.jobs_app, name="jobs")
+app.command("update")(maintenance.update)
+app.command("convert")(maintenance.convert)
+app.command("reidentify")(maintenance.reidentify)
+app.command("scan")(maintenance.scan)
+app.command("missing")(maintenance.missing)
+app.command("orphaned")(maintenance.orphaned)
+app.add_typer(maintenance.cache_app, name="cache")
+app.add_typer(hf.hf_app, name="hf")
+app.add_typer(starter.starter_app, name="starter")
+app.command("plan")(manifest.plan)
+app.command("apply")(manifest.apply)
+app.command("export")(manifest.export)

@@ -90,8 +90,14 @@ def _label(source: str, width: int = 48) -> str:
 
 
 def _build_config(
-    name: str | None, description: str | None, config: str | None, state: State
+    name: str | None,
+    description: str | None,
+    config: str | None,
+    state: State,
+    *,
+    more: dict[str, Any] | None = None,
 ) -> ModelInstallConfig:
+    """``--config`` (a JSON object) merged with the options given (``more``: other fields)."""
     from invokeai_py_client.dnn_model import ModelInstallConfig
     from invokeai_py_client.errors import InvalidArgumentError
 
@@ -108,6 +114,7 @@ def _build_config(
         fields["name"] = name
     if description is not None:
         fields["description"] = description
+    fields.update(more or {})
     try:
         return ModelInstallConfig.model_validate(fields)
     except InvalidArgumentError as exc:
@@ -158,7 +165,7 @@ def install(
         list[str],
         typer.Argument(
             help="Absolute paths on the server, URLs, or Hugging Face repo ids "
-            "(owner/repo[:variant][::subfolder])."
+            "(owner/repo[:variant[:subfolder]])."
         ),
     ],
     inplace: Annotated[
@@ -189,26 +196,38 @@ def install(
         out.fail("--name and --description apply to one source only", code=EXIT_USAGE)
     install_config = _build_config(name, description, config, state)
 
-    started: list[Started] = []
     with connect(state, events=not no_wait) as client:
-        repo = client.dnn_model_repo
-        for source in sources:
-            try:
-                job = repo.install_model(
-                    source, config=install_config, inplace=True if inplace else None
-                )
-            except Exception as exc:
-                from invokeai_py_client.errors import InvalidArgumentError
-
-                if isinstance(exc, InvalidArgumentError):
-                    out.fail(str(exc), code=EXIT_USAGE)
-                started.append(Started(source, error=exc))
-                continue
-            started.append(Started(source, job=job))
+        started = _start(
+            state, client, sources, config=install_config, inplace=True if inplace else None
+        )
         jobs = [s for s in started if s.job is not None]
         if jobs and not no_wait:
             _wait(state, client, started, timeout)
     _summary(state, started, waited=not no_wait)
+
+
+def _start(
+    state: State,
+    client: InvokeAIClient_,
+    sources: list[str],
+    *,
+    config: ModelInstallConfig | None = None,
+    inplace: bool | None = None,
+) -> list[Started]:
+    """Start one install per source; a source the server refuses is kept with its error."""
+    from invokeai_py_client.errors import InvalidArgumentError
+
+    started: list[Started] = []
+    for source in sources:
+        try:
+            job = client.dnn_model_repo.install_model(source, config=config, inplace=inplace)
+        except Exception as exc:
+            if isinstance(exc, InvalidArgumentError):
+                state.out.fail(str(exc), code=EXIT_USAGE)
+            started.append(Started(source, error=exc))
+            continue
+        started.append(Started(source, job=job))
+    return started
 
 
 def _wait(state: State, client: InvokeAIClient_, started: list[Started], timeout: float) -> None:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from ._context import connect, report, state_of
-from .output import EXIT_FAILED, EXIT_USAGE, human_size
+from .output import EXIT_FAILED, EXIT_USAGE, Output, human_size
 
 if TYPE_CHECKING:
     from invokeai_py_client import DnnModel
@@ -67,15 +67,26 @@ def show(
             f"no model with key {key!r} on {state.url}",
             hint="`invokeai-models list` shows the keys",
         )
+    print_record(out, model)
+
+
+def print_record(out: Output, model: DnnModel) -> None:
+    """A record: JSON with --json, its key with --quiet, else a field/value table."""
     data = model_json(model)
     if out.json_mode:
         out.json(data)
-        return
-    out.table(
-        ["field", "value"],
-        [(k, human_size(v) if k == "file_size" else v) for k, v in data.items() if v is not None],
-        title=f"{model.name} ({model.key})",
-    )
+    elif out.quiet:
+        out.essential(model.key)
+    else:
+        out.table(
+            ["field", "value"],
+            [
+                (k, human_size(v) if k == "file_size" else v)
+                for k, v in data.items()
+                if v is not None
+            ],
+            title=f"{model.name} ({model.key})",
+        )
 
 
 def server(ctx: typer.Context) -> None:

@@ -38,8 +38,24 @@ if TYPE_CHECKING:
     from .dnn_model_types import BaseDnnModelType, DnnModel, DnnModelFormat, DnnModelType
     from .install_events import DownloadEvent, InstallEvent, ModelInstallEvent
     from .install_job import ModelInstJobHandle
+    from .manifest import ManifestModel, ManifestServer, ModelManifest
+    from .manifest_plan import (
+        AppliedChange,
+        ApplyReport,
+        ManifestPlan,
+        PlanAction,
+        PlannedChange,
+    )
 
 _LAZY = {
+    "ManifestModel": ".manifest",
+    "ManifestServer": ".manifest",
+    "ModelManifest": ".manifest",
+    "AppliedChange": ".manifest_plan",
+    "ApplyReport": ".manifest_plan",
+    "ManifestPlan": ".manifest_plan",
+    "PlanAction": ".manifest_plan",
+    "PlannedChange": ".manifest_plan",
     "DownloadEvent": ".install_events",
     "ModelInstallEvent": ".install_events",
     "InstallEvent": ".install_events",
@@ -74,6 +90,8 @@ _LAZY = {
 }
 
 __all__ = [
+    "AppliedChange",
+    "ApplyReport",
     "AsyncDnnModelRepository",
     "AsyncModelInstJobHandle",
     "BaseDnnModelType",
@@ -94,14 +112,20 @@ __all__ = [
     "InstallJobErrorInfo",
     "InstallJobStatus",
     "InstallProgress",
+    "ManifestModel",
+    "ManifestPlan",
+    "ManifestServer",
     "ModelInstJobHandle",
     "ModelInstJobInfo",
     "ModelInstallConfig",
     "ModelInstallEvent",
     "ModelManagerStats",
+    "ModelManifest",
     "ModelRecordChanges",
     "OrphanDeleteResult",
     "OrphanedModel",
+    "PlanAction",
+    "PlannedChange",
     "StarterBundle",
     "StarterModel",
     "StarterModelCatalog",

@@ -154,8 +154,19 @@ def install_huggingface(
         raise InvalidArgumentError(f"not a Hugging Face repo id (owner/name): {repo!r}")
     variant = _optional_text(variant, "variant")
     subfolder = _optional_text(subfolder, "subfolder")
-    source = repo + (f":{variant}" if variant else "") + (f"::{subfolder}" if subfolder else "")
+    source = hf_source(repo, variant, subfolder)
     return (yield from install_model(source, config, None, access_token))
+
+
+def hf_source(repo_id: str, variant: str | None, subfolder: str | None) -> str:
+    """The install source of a repo: ``repo[:variant]``, ``repo:variant:sub`` or ``repo::sub``.
+
+    (The server refuses ``repo:variant::sub``, though it records sources that way.)
+    """
+    source = repo_id + (f":{variant}" if variant else "")
+    if subfolder:
+        source += (":" if variant else "::") + subfolder.strip("/")
+    return source
 
 
 def list_install_jobs() -> Operation[list[ModelInstJobInfo]]:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+import os
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from ..errors import InvalidArgumentError
+from ..errors import InvalidArgumentError, InvokeAIError
 from . import _operations as ops
 from ._job_base import WaitClock
 from ._wait_plan import InstallProgress, WaitPlan
@@ -26,6 +27,19 @@ from .dnn_model_models import (
     StarterModelCatalog,
 )
 from .dnn_model_types import BaseDnnModelType, DnnModel, DnnModelFormat, DnnModelType
+from .manifest import ModelManifest
+from .manifest_plan import (
+    ApplyReport,
+    Install,
+    ManifestPlan,
+    Step,
+    Update,
+    WaitAny,
+    apply_steps,
+    as_manifest,
+    check_apply_args,
+    plan_changes,
+)
 
 if TYPE_CHECKING:
     from ..async_client import AsyncInvokeAIClient
@@ -33,6 +47,8 @@ if TYPE_CHECKING:
 __all__ = ["AsyncDnnModelRepository"]
 
 Config = ModelInstallConfig | Mapping[str, Any]
+Manifest = ModelManifest | str | Path | Mapping[str, Any]
+OnProgress = Callable[[InstallProgress], Any] | None
 
 
 class AsyncDnnModelRepository:
@@ -112,7 +128,7 @@ class AsyncDnnModelRepository:
         ----------
         source : str or Path
             A path on the server, a URL, or a Hugging Face repo id
-            (``owner/repo[:variant][::subfolder]``).
+            (``owner/repo[:variant[:subfolder]]``).
         config : ModelInstallConfig or dict, optional
             Overrides of what the server probes (name, description, …).
         inplace : bool, optional
@@ -220,7 +236,7 @@ class AsyncDnnModelRepository:
         timeout: float | None = 600.0,
         poll_interval: float = 2.0,
         on_progress: Callable[[InstallProgress], Any] | None = None,
-    ) -> AsyncIterator[AsyncModelInstJobHandle]:
+    ) -> AsyncGenerator[AsyncModelInstJobHandle, None]:
         """Yield each job as it ends, first ended first (like ``asyncio.as_completed``).
 
         Raises ``InstallJobTimeoutError`` when ``timeout`` passes with jobs pending.
@@ -391,6 +407,70 @@ class AsyncDnnModelRepository:
         Raises ``NotFoundError`` for an unknown model.
         """
         return await self._run(ops.delete_model_image(key))
+
+    # -- manifests -----------------------------------------------------------
+
+    async def plan_manifest(self, manifest: Manifest, *, prune: bool = False) -> ManifestPlan:
+        """What applying ``manifest`` would change here: one list request, no write.
+
+        ``manifest`` is a ``ModelManifest``, a file path or a parsed mapping.
+        With ``prune``, the models the manifest does not list are to be deleted.
+        """
+        wanted = as_manifest(manifest)
+        return plan_changes(wanted, await self.list_models(), prune=prune)
+
+    async def apply_manifest(
+        self,
+        manifest: Manifest,
+        *,
+        prune: bool = False,
+        concurrency: int = 4,
+        timeout: float | None = 3600.0,
+        on_progress: Callable[[InstallProgress], Any] | None = None,
+    ) -> ApplyReport:
+        """Make the server match ``manifest``; with nothing to change, nothing is sent
+        but one list request.
+
+        Installs run ``concurrency`` at a time (``on_progress`` as in ``wait``);
+        one failure does not stop the rest. A pinned hash is checked after install.
+        Returns what was done, skipped and failed; raises ``ManifestError`` before
+        any write when an install needs an unset ``${VARIABLE}``.
+        """
+        wanted = as_manifest(manifest)
+        check_apply_args(concurrency, timeout)
+        plan = plan_changes(wanted, await self.list_models(), prune=prune)
+        steps = apply_steps(plan, concurrency=concurrency, timeout=timeout, environ=os.environ)
+        reply: Any = None
+        while True:
+            try:
+                step = steps.send(reply)
+            except StopIteration as stop:
+                return cast(ApplyReport, stop.value)
+            try:
+                reply = await self._apply_step(step, on_progress)
+            except InvokeAIError as exc:
+                reply = exc
+
+    async def export_manifest(self, *, lock: bool = False) -> ModelManifest:
+        """The manifest of the server's models (settings, never a token);
+        ``lock`` pins each model's hash."""
+        return ModelManifest.from_models(await self.list_models(), lock=lock)
+
+    async def _apply_step(self, step: Step, on_progress: OnProgress) -> Any:
+        if isinstance(step, Install):
+            s = step
+            return await self.install_model(s.source, s.config, s.inplace, s.access_token)
+        if isinstance(step, WaitAny):
+            jobs = cast(tuple[AsyncModelInstJobHandle, ...], step.jobs)
+            ended = self.as_completed(jobs, timeout=step.timeout, on_progress=on_progress)
+            try:
+                await anext(ended)
+            finally:
+                await ended.aclose()
+            return [job for job in jobs if job.info.is_terminal]
+        if isinstance(step, Update):
+            return await self.update_model(step.key, step.changes)
+        return await self.delete_model(step.key)
 
 
 def _handles(jobs: Any) -> list[AsyncModelInstJobHandle]:

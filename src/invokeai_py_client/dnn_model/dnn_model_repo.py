@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+import os
+from collections.abc import Callable, Generator, Iterable, Mapping
+from contextlib import closing
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from ..errors import InvalidArgumentError
+from ..errors import InvalidArgumentError, InvokeAIError
 from . import _operations as ops
 from ._job_base import WaitClock
 from ._wait_plan import InstallProgress, WaitPlan
@@ -26,6 +28,19 @@ from .dnn_model_models import (
 )
 from .dnn_model_types import BaseDnnModelType, DnnModel, DnnModelFormat, DnnModelType
 from .install_job import ModelInstJobHandle, wait_for
+from .manifest import ModelManifest
+from .manifest_plan import (
+    ApplyReport,
+    Install,
+    ManifestPlan,
+    Step,
+    Update,
+    WaitAny,
+    apply_steps,
+    as_manifest,
+    check_apply_args,
+    plan_changes,
+)
 
 if TYPE_CHECKING:
     from ..client import InvokeAIClient
@@ -33,6 +48,8 @@ if TYPE_CHECKING:
 __all__ = ["DnnModelRepository"]
 
 Config = ModelInstallConfig | Mapping[str, Any]
+Manifest = ModelManifest | str | Path | Mapping[str, Any]
+OnProgress = Callable[[InstallProgress], Any] | None
 
 
 class DnnModelRepository:
@@ -113,7 +130,7 @@ class DnnModelRepository:
         ----------
         source : str or Path
             A path on the server, a URL, or a Hugging Face repo id
-            (``owner/repo[:variant][::subfolder]``).
+            (``owner/repo[:variant[:subfolder]]``).
         config : ModelInstallConfig or dict, optional
             Overrides of what the server probes (name, description, …).
         inplace : bool, optional
@@ -217,15 +234,14 @@ class DnnModelRepository:
         timeout: float | None = 600.0,
         poll_interval: float = 2.0,
         on_progress: Callable[[InstallProgress], Any] | None = None,
-    ) -> Iterator[ModelInstJobHandle]:
+    ) -> Generator[ModelInstJobHandle, None, None]:
         """Yield each job as it ends, first ended first (like ``asyncio.as_completed``).
 
         Raises ``InstallJobTimeoutError`` when ``timeout`` passes with jobs pending.
         """
         plan = WaitPlan(_handles(jobs), WaitClock(timeout, poll_interval), on_progress)
-        yield from cast(
-            Iterator[ModelInstJobHandle], wait_for(plan, self._client.events, self._poll)
-        )
+        ended = wait_for(plan, self._client.events, self._poll)
+        yield from cast(Generator[ModelInstJobHandle, None, None], ended)
 
     def install_and_wait(
         self,
@@ -386,6 +402,67 @@ class DnnModelRepository:
         Raises ``NotFoundError`` for an unknown model.
         """
         return self._run(ops.delete_model_image(key))
+
+    # -- manifests -----------------------------------------------------------
+
+    def plan_manifest(self, manifest: Manifest, *, prune: bool = False) -> ManifestPlan:
+        """What applying ``manifest`` would change here: one list request, no write.
+
+        ``manifest`` is a ``ModelManifest``, a file path or a parsed mapping.
+        With ``prune``, the models the manifest does not list are to be deleted.
+        """
+        wanted = as_manifest(manifest)
+        return plan_changes(wanted, self.list_models(), prune=prune)
+
+    def apply_manifest(
+        self,
+        manifest: Manifest,
+        *,
+        prune: bool = False,
+        concurrency: int = 4,
+        timeout: float | None = 3600.0,
+        on_progress: Callable[[InstallProgress], Any] | None = None,
+    ) -> ApplyReport:
+        """Make the server match ``manifest``; with nothing to change, nothing is sent
+        but one list request.
+
+        Installs run ``concurrency`` at a time (``on_progress`` as in ``wait``);
+        one failure does not stop the rest. A pinned hash is checked after install.
+        Returns what was done, skipped and failed; raises ``ManifestError`` before
+        any write when an install needs an unset ``${VARIABLE}``.
+        """
+        wanted = as_manifest(manifest)
+        check_apply_args(concurrency, timeout)
+        plan = plan_changes(wanted, self.list_models(), prune=prune)
+        steps = apply_steps(plan, concurrency=concurrency, timeout=timeout, environ=os.environ)
+        reply: Any = None
+        while True:
+            try:
+                step = steps.send(reply)
+            except StopIteration as stop:
+                return cast(ApplyReport, stop.value)
+            try:
+                reply = self._apply_step(step, on_progress)
+            except InvokeAIError as exc:
+                reply = exc
+
+    def export_manifest(self, *, lock: bool = False) -> ModelManifest:
+        """The manifest of the server's models (settings, never a token);
+        ``lock`` pins each model's hash."""
+        return ModelManifest.from_models(self.list_models(), lock=lock)
+
+    def _apply_step(self, step: Step, on_progress: OnProgress) -> Any:
+        if isinstance(step, Install):
+            return self.install_model(step.source, step.config, step.inplace, step.access_token)
+        if isinstance(step, WaitAny):
+            jobs = cast(tuple[ModelInstJobHandle, ...], step.jobs)
+            ended = self.as_completed(jobs, timeout=step.timeout, on_progress=on_progress)
+            with closing(ended):
+                next(ended)
+            return [job for job in jobs if job.info.is_terminal]
+        if isinstance(step, Update):
+            return self.update_model(step.key, step.changes)
+        return self.delete_model(step.key)
 
 
 def _handles(jobs: Any) -> list[ModelInstJobHandle]:

@@ -1,0 +1,441 @@
+"""Maintenance of model records and of the server: ``update``, ``convert``, ``reidentify``,
+``scan``, ``missing``, ``orphaned`` and ``cache stats``/``cache empty``."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from . import models as _models
+from ._context import State, connect, report, state_of
+from .install import _build_config, _start, _summary, _wait
+from .models import model_json
+from .output import EXIT_FAILED, EXIT_USAGE, Output, human_size
+
+if TYPE_CHECKING:
+    from invokeai_py_client import DnnModel
+
+KEYS_HINT = "`invokeai-models list` shows the keys"
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+def _refuse_without_yes(state: State, yes: bool, what: str) -> None:
+    """Exit 2 when deleting needs a confirmation that cannot be asked (stdin not a terminal)."""
+    if not yes and not _models._stdin_is_tty():
+        state.out.fail(
+            f"refusing to delete {what} without --yes: stdin is not a terminal",
+            hint="add --yes to delete without asking",
+            code=EXIT_USAGE,
+        )
+
+
+def _ask(state: State, items: list[str], question: str) -> None:
+    """List what is about to be deleted and ask; exit 1 unless the answer is yes."""
+    typer.echo(state.out.mask("About to delete:\n  " + "\n  ".join(items)), err=True)
+    if not typer.confirm(question, default=False, err=True):
+        state.out.fail("nothing deleted", code=EXIT_FAILED)
+
+
+def _is_unsupported(exc: BaseException) -> bool:
+    from invokeai_py_client.errors import UnsupportedByServerError
+
+    return isinstance(exc, UnsupportedByServerError)
+
+
+# -- update ----------------------------------------------------------------------------------
+
+
+def update(
+    ctx: typer.Context,
+    key: Annotated[str, typer.Argument(help="The model's key.")],
+    name: Annotated[str | None, typer.Option("--name", help="A new name.")] = None,
+    description: Annotated[
+        str | None, typer.Option("--description", help="A new description.")
+    ] = None,
+    trigger_phrase: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--trigger-phrase",
+            help="A trigger phrase (repeatable); the phrases given replace the model's.",
+        ),
+    ] = None,
+    config: Annotated[
+        str | None,
+        typer.Option(
+            "--config",
+            help="Other fields as a JSON object, e.g. '{\"default_settings\": {...}}' "
+            "or '{\"trigger_phrases\": []}' to clear them; the options above win.",
+        ),
+    ] = None,
+) -> None:
+    """Change a model's settings (name, description, trigger phrases, ...); print the record."""
+    state = state_of(ctx)
+    out = state.out
+    more: dict[str, Any] = {"trigger_phrases": trigger_phrase} if trigger_phrase else {}
+    changes = _build_config(name, description, config, state, more=more)
+    if not changes.to_record_changes():
+        out.fail(
+            "nothing to change",
+            hint="give --name, --description, --trigger-phrase or --config",
+            code=EXIT_USAGE,
+        )
+    with connect(state) as client:
+        model = client.dnn_model_repo.update_model(key, changes)
+    _models.print_record(out, model)
+
+
+# -- convert, reidentify ---------------------------------------------------------------------
+
+
+def _convert_hint(exc: BaseException, state: State) -> str | None:
+    from invokeai_py_client.errors import FailedDependencyError, NotFoundError, ServerError
+
+    if isinstance(exc, (NotFoundError, FailedDependencyError)):  # 424 for an unknown key
+        return KEYS_HINT
+    if isinstance(exc, ServerError):
+        return (
+            "converting needs the server to reach huggingface.co (for the pipeline's "
+            "config); the server's log tells the cause"
+        )
+    return None
+
+
+def convert(
+    ctx: typer.Context,
+    keys: Annotated[list[str], typer.Argument(help="Keys of checkpoint models to convert.")],
+) -> None:
+    """Convert checkpoint models to diffusers (each gets a new key); one line per model."""
+    state = state_of(ctx)
+    out = state.out
+    results: list[dict[str, Any]] = []
+    code = 0
+    with connect(state) as client:
+        repo = client.dnn_model_repo
+        for key in keys:
+            try:
+                model = repo.convert_model(key)
+            except Exception as exc:
+                code = max(code, report(state, exc, hint=_convert_hint(exc, state)), EXIT_FAILED)
+                results.append({"key": key, "ok": False, "new_key": None, "error": str(exc)})
+                continue
+            results.append(
+                {
+                    "key": key,
+                    "ok": True,
+                    "new_key": model.key,
+                    "name": model.name,
+                    "format": str(model.format),
+                    "error": None,
+                }
+            )
+            if out.quiet:
+                out.essential(model.key)
+            else:
+                out.line(f"✓ converted {model.name}: {key} -> {model.key} ({model.format})")
+    if out.json_mode:
+        out.json(results)
+    if code:
+        raise typer.Exit(code)
+
+
+def reidentify(
+    ctx: typer.Context,
+    keys: Annotated[list[str], typer.Argument(help="Keys of the models to re-identify.")],
+) -> None:
+    """Probe models' files again and rewrite their records (InvokeAI 6.9+).
+
+    Names, descriptions, trigger phrases and cover images are kept.
+    """
+    state = state_of(ctx)
+    out = state.out
+    results: list[dict[str, Any]] = []
+    code = 0
+    with connect(state) as client:
+        repo = client.dnn_model_repo
+        for key in keys:
+            try:
+                model = repo.reidentify_model(key)
+            except Exception as exc:
+                if _is_unsupported(exc):  # the same for every key: say it once
+                    raise typer.Exit(report(state, exc)) from None
+                hint = KEYS_HINT if getattr(exc, "status_code", None) == 404 else None
+                code = max(code, report(state, exc, hint=hint), EXIT_FAILED)
+                results.append({"key": key, "ok": False, "error": str(exc)})
+                continue
+            results.append(
+                {
+                    "key": key,
+                    "ok": True,
+                    "name": model.name,
+                    "base": str(model.base),
+                    "type": str(model.type),
+                    "format": str(model.format),
+                    "error": None,
+                }
+            )
+            if out.quiet:
+                out.essential(key)
+            else:
+                out.line(
+                    f"✓ re-identified {model.name} ({key}): "
+                    f"{model.base} / {model.type} / {model.format}"
+                )
+    if out.json_mode:
+        out.json(results)
+    if code:
+        raise typer.Exit(code)
+
+
+# -- scan ------------------------------------------------------------------------------------
+
+
+def _scan_hint(path: str) -> str:
+    if not os.path.isabs(path):
+        return (
+            f"{path!r} is a relative path, which the server resolves against its own working "
+            f"directory; pass an absolute path on the server, e.g. {Path(path).resolve()}"
+        )
+    return "the folder must exist on the server's machine"
+
+
+def scan(
+    ctx: typer.Context,
+    path: Annotated[str, typer.Argument(help="A folder on the server (an absolute path).")],
+    install: Annotated[
+        bool,
+        typer.Option(
+            "--install", help="Install every model found that is not installed (in place)."
+        ),
+    ] = False,
+    no_wait: Annotated[
+        bool, typer.Option("--no-wait", help="With --install: start the jobs and return.")
+    ] = False,
+    timeout: Annotated[
+        float, typer.Option("--timeout", help="With --install: seconds to wait.", min=0)
+    ] = 3600.0,
+) -> None:
+    """List the model files and folders in a folder on the server, installed or not.
+
+    With --install, install the ones not installed, in place (as the web UI does), and wait
+    like `install`; with --json that prints one JSON object per install job, one per line.
+    """
+    from invokeai_py_client.errors import BadRequestError
+
+    state = state_of(ctx)
+    out = state.out
+    if no_wait and not install:
+        out.fail("--no-wait goes with --install", code=EXIT_USAGE)
+    with connect(state, events=install and not no_wait) as client:
+        try:
+            found = client.dnn_model_repo.scan_folder(path)
+        except BadRequestError as exc:
+            raise typer.Exit(report(state, exc, hint=_scan_hint(path))) from None
+        todo = [f.path for f in found if not f.is_installed]
+        if out.json_mode and not install:
+            out.json([f.model_dump(mode="json") for f in found])
+        elif out.quiet and not install:
+            for f in found:
+                out.essential(f.path)
+        elif not (out.quiet or out.json_mode):
+            if found:
+                out.table(
+                    ["path", "installed"],
+                    [(f.path, "yes" if f.is_installed else "no") for f in found],
+                )
+            out.line(f"{len(found)} model(s) found, {len(todo)} not installed", err=True)
+        if not install:
+            return
+        if not todo:
+            out.line("nothing to install")
+            return
+        started = _start(state, client, todo, inplace=True)
+        if any(s.job is not None for s in started) and not no_wait:
+            _wait(state, client, started, timeout)
+    _summary(state, started, waited=not no_wait)
+
+
+# -- missing, orphaned -----------------------------------------------------------------------
+
+
+def missing(
+    ctx: typer.Context,
+    delete: Annotated[
+        bool, typer.Option("--delete", help="Delete these records (asks first).")
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """List the models whose files are gone from disk (InvokeAI 6.12+); --delete deletes them."""
+    state = state_of(ctx)
+    out = state.out
+    if delete:
+        _refuse_without_yes(state, yes, "the models with missing files")
+    with connect(state) as client:
+        repo = client.dnn_model_repo
+        found = repo.list_missing_models()
+        if not delete:
+            _print_missing(out, found)
+            return
+        if not found:
+            out.line("no models with missing files")
+            if out.json_mode:
+                out.json([])
+            return
+        if not yes:
+            _ask(
+                state,
+                [f"{m.name} ({m.key}): {m.path}" for m in found],
+                f"Delete {len(found)} model record(s)?",
+            )
+        result = repo.bulk_delete_models([m.key for m in found])
+    failures = {f.key: f.error or "not deleted" for f in result.failed if f.key}
+    results: list[dict[str, Any]] = []
+    for m in found:
+        if m.key in result.deleted:
+            results.append({"key": m.key, "deleted": True, "error": None})
+            out.line(f"deleted {m.name} ({m.key})")
+            if out.quiet:
+                out.essential(m.key)
+            continue
+        error = failures.get(m.key, "the server did not report it deleted")
+        results.append({"key": m.key, "deleted": False, "error": error})
+        out.error(f"{m.name} ({m.key}) not deleted: {error}")
+    if out.json_mode:
+        out.json(results)
+    if any(not r["deleted"] for r in results):
+        raise typer.Exit(EXIT_FAILED)
+
+
+def _print_missing(out: Output, found: list[DnnModel]) -> None:
+    if out.json_mode:
+        out.json([model_json(m) for m in found])
+    elif out.quiet:
+        for m in found:
+            out.essential(m.key)
+    else:
+        if found:
+            out.table(
+                ["key", "name", "base", "type", "path"],
+                [(m.key, m.name, m.base, m.type, m.path) for m in found],
+            )
+        out.line(f"{len(found)} model(s) with missing files", err=True)
+
+
+def orphaned(
+    ctx: typer.Context,
+    delete: Annotated[
+        bool, typer.Option("--delete", help="Delete these folders (asks first).")
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """List folders in the models directory no model uses (InvokeAI 6.12+); --delete them."""
+    from invokeai_py_client.errors import InvalidArgumentError
+
+    state = state_of(ctx)
+    out = state.out
+    if delete:
+        _refuse_without_yes(state, yes, "orphaned folders")
+    with connect(state) as client:
+        repo = client.dnn_model_repo
+        found = repo.list_orphaned_models()
+        if not delete:
+            if out.json_mode:
+                out.json([o.model_dump(mode="json") for o in found])
+            elif out.quiet:
+                for o in found:
+                    out.essential(o.path)
+            else:
+                if found:
+                    out.table(
+                        ["path", "files", "size", "absolute path"],
+                        [
+                            (o.path, len(o.files), human_size(o.size_bytes), o.absolute_path)
+                            for o in found
+                        ],
+                    )
+                out.line(f"{len(found)} orphaned folder(s)", err=True)
+            return
+        if not found:
+            out.line("no orphaned folders")
+            if out.json_mode:
+                out.json([])
+            return
+        if not yes:
+            _ask(
+                state,
+                [f"{o.absolute_path} ({human_size(o.size_bytes)})" for o in found],
+                f"Delete {len(found)} folder(s)?",
+            )
+        try:
+            result = repo.delete_orphaned_models(found)
+        except InvalidArgumentError as exc:  # the listing changed since: not a usage error
+            out.fail(str(exc), hint="run `invokeai-models orphaned` again", exc=exc)
+    results: list[dict[str, Any]] = []
+    for o in found:
+        if o.path in result.deleted:
+            results.append({"path": o.path, "deleted": True, "error": None})
+            out.line(f"deleted {o.absolute_path}")
+            if out.quiet:
+                out.essential(o.path)
+            continue
+        error = result.errors.get(o.path, "the server did not report it deleted")
+        results.append({"path": o.path, "deleted": False, "error": error})
+        out.error(f"{o.absolute_path} not deleted: {error}")
+    if out.json_mode:
+        out.json(results)
+    if any(not r["deleted"] for r in results):
+        raise typer.Exit(EXIT_FAILED)
+
+
+# -- cache -----------------------------------------------------------------------------------
+
+cache_app = typer.Typer(help="The server's RAM model cache.", no_args_is_help=True)
+
+
+@cache_app.command("stats")
+def cache_stats(ctx: typer.Context) -> None:
+    """Show the cache's statistics (none until the server has loaded a model)."""
+    state = state_of(ctx)
+    out = state.out
+    with connect(state) as client:
+        stats = client.dnn_model_repo.get_stats()
+    if stats is None:
+        if out.json_mode:
+            out.json(None)
+        else:
+            out.line("no cache statistics yet: the server has loaded no model since it started")
+        return
+    if out.json_mode:
+        data = stats.model_dump(mode="json")
+        data.update(hit_rate=stats.hit_rate, ram_used_bytes=sum(stats.loaded_model_sizes.values()))
+        out.json(data)
+        return
+    rate = "-" if stats.hit_rate is None else f"{stats.hit_rate:.0%}"
+    used = sum(stats.loaded_model_sizes.values())
+    out.line(f"hits:           {stats.hits} ({rate} of requests)")
+    out.line(f"misses (loads): {stats.misses}")
+    out.line(f"in cache:       {stats.in_cache} model(s), {human_size(used)}")
+    out.line(f"cache size:     {human_size(stats.cache_size)}")
+    out.line(f"high watermark: {human_size(stats.high_watermark)}")
+    out.line(f"cleared:        {stats.cleared}")
+    if stats.loaded_model_sizes:
+        out.table(
+            ["model key", "size"],
+            [(k, human_size(v)) for k, v in stats.loaded_model_sizes.items()],
+        )
+
+
+@cache_app.command("empty")
+def cache_empty(ctx: typer.Context) -> None:
+    """Drop the models held in RAM (models in use stay)."""
+    state = state_of(ctx)
+    with connect(state) as client:
+        client.dnn_model_repo.empty_model_cache()
+    if state.out.json_mode:
+        state.out.json({"emptied": True})
+    else:
+        state.out.line("emptied the model cache")

@@ -1,0 +1,374 @@
+"""Models as code: ``plan``, ``apply`` and ``export`` of a manifest, on one server or many.
+
+Servers: ``--url`` given on the command line (repeatable), else the manifest's
+``servers:``, else ``$INVOKEAI_URL`` or the default. Several servers are handled at
+once (one asyncio task each), with one summary per server. With ``--json``, one JSON
+object per server, one per line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from ._context import State, hint_for, state_of
+from .install import _label, _progress
+from .output import EXIT_DRIFT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, Output
+
+if TYPE_CHECKING:
+    from invokeai_py_client.dnn_model import (
+        ApplyReport,
+        InstallProgress,
+        ManifestPlan,
+        ModelManifest,
+        PlannedChange,
+    )
+
+FileArg = Annotated[
+    Path, typer.Argument(help="The manifest (YAML, or JSON with a .json name).", dir_okay=False)
+]
+PruneOpt = Annotated[
+    bool, typer.Option("--prune", help="Also delete the models the manifest does not list.")
+]
+SYMBOL = {"install": "+", "update": "~", "keep": "=", "delete": "-", "hash_mismatch": "!"}
+
+
+@dataclass
+class Server:
+    """One server to work on, and what became of it."""
+
+    url: str
+    token: str | None
+    error: BaseException | None = None
+    jobs: set[int] = field(default_factory=set)
+
+
+def _load(state: State, path: Path) -> ModelManifest:
+    from invokeai_py_client.dnn_model import ModelManifest
+    from invokeai_py_client.errors import ManifestError
+
+    try:
+        return ModelManifest.load(path)
+    except ManifestError as exc:
+        state.out.fail(str(exc), code=EXIT_USAGE)
+
+
+def _servers(ctx: typer.Context, state: State, manifest: ModelManifest) -> list[Server]:
+    """``--url`` from the command line, else the file's ``servers:``, else the default."""
+    from invokeai_py_client.errors import ManifestError
+
+    source = ctx.find_root().get_parameter_source("url")
+    if getattr(source, "name", None) != "COMMANDLINE" and manifest.servers:
+        servers = []
+        for entry in manifest.servers:
+            try:
+                token = entry.resolved_token() or state.token
+            except ManifestError as exc:
+                state.out.fail(f"server {entry.url}: {exc}", code=EXIT_USAGE)
+            state.out.secrets.extend(t for t in [token] if t)
+            servers.append(Server(entry.url, token))
+        return servers
+    return [Server(url, state.token) for url in dict.fromkeys(state.urls)]
+
+
+def _run(state: State, servers: list[Server], work: Any) -> list[Any]:
+    """``work(server, client)`` on every server at once; a server's error is kept on it."""
+    from invokeai_py_client import AsyncInvokeAIClient
+
+    async def one(server: Server) -> Any:
+        try:
+            async with AsyncInvokeAIClient(
+                server.url, token=server.token, events=state.events
+            ) as client:
+                return await work(server, client)
+        except Exception as exc:  # an InvokeAIError, or a bug: reported per server
+            server.error = exc
+            return None
+
+    async def every() -> list[Any]:
+        return list(await asyncio.gather(*(one(s) for s in servers)))
+
+    try:
+        return asyncio.run(every())
+    except KeyboardInterrupt:
+        jobs = " ".join(str(j) for s in servers for j in sorted(s.jobs))
+        state.out.error(
+            "interrupted: stopped waiting; installs already started go on on the server",
+            hint=f"cancel with: invokeai-models jobs cancel {jobs}"
+            if jobs
+            else "`invokeai-models jobs` lists them",
+            code=EXIT_INTERRUPTED,
+        )
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+
+
+def _server_error(state: State, server: Server) -> dict[str, Any]:
+    from invokeai_py_client.errors import InvalidArgumentError
+
+    assert server.error is not None
+    exc = server.error
+    hint = hint_for(exc, State(urls=[server.url]))
+    if not state.out.json_mode:
+        state.out.error(f"{server.url}: {exc}", hint=hint, exc=exc)
+    code = EXIT_USAGE if isinstance(exc, InvalidArgumentError) else EXIT_FAILED
+    return {"server": server.url, "error": str(exc), "hint": hint, "exit_code": code}
+
+
+def _describe(change: PlannedChange) -> str:
+    model = change.model
+    where = f"{model.name} ({model.key})" if model is not None else change.label
+    if change.action.value == "update":
+        diffs = ", ".join(f"{k}: {getattr(model, k)!r} -> {v!r}" for k, v in change.changes.items())
+        return f"{where}: {diffs}"
+    if change.action.value == "hash_mismatch":
+        found = change.changes["hash"]
+        return f"{where}: pinned {found['expected']}, found {found['found']}"
+    if change.action.value == "install":
+        return change.label
+    return where
+
+
+def _differences(change: PlannedChange) -> list[str]:
+    """``name: 'a' -> 'b'``, and ``default_settings.weight: None -> 0.75`` per key."""
+    lines = []
+    for name, wanted in change.changes.items():
+        have = getattr(change.model, name, None)
+        if name == "default_settings":
+            have = have or {}
+            lines += [
+                f"{name}.{k}: {have.get(k)!r} -> {v!r}"
+                for k, v in wanted.items()
+                if have.get(k) != v
+            ]
+        else:
+            lines.append(f"{name}: {have!r} -> {wanted!r}")
+    return lines
+
+
+def _print_plan(out: Output, url: str, plan: ManifestPlan) -> None:
+    counts = plan.counts()
+    head = ", ".join(
+        f"{n} {label}"
+        for label, n in [
+            ("to install", counts["install"]),
+            ("to update", counts["update"]),
+            ("to delete", counts["delete"]),
+            ("hash mismatch", counts["hash_mismatch"]),
+            ("already there", counts["keep"]),
+        ]
+        if n
+    )
+    out.line(f"{url}: {head or 'nothing listed'}")
+    for change in plan.changes:
+        action = change.action.value
+        if action == "keep" and out.quiet:
+            continue
+        out.line(f"  {SYMBOL[action]} {action:<13} {_describe(change)}")
+
+
+def plan(
+    ctx: typer.Context,
+    file: FileArg,
+    prune: PruneOpt = False,
+    exit_code: Annotated[
+        bool, typer.Option("--exit-code", help="Exit 3 when a server does not match the file.")
+    ] = False,
+) -> None:
+    """Show what `apply` would change on each server: install, update, keep, delete.
+
+    Sends no write. With --json: one object per server.
+    """
+    state = state_of(ctx)
+    out = state.out
+    manifest = _load(state, file)
+    servers = _servers(ctx, state, manifest)
+
+    async def work(server: Server, client: Any) -> ManifestPlan:
+        result: ManifestPlan = await client.dnn_model_repo.plan_manifest(manifest, prune=prune)
+        return result
+
+    plans = _run(state, servers, work)
+    code = 0
+    for server, result in zip(servers, plans, strict=True):
+        if server.error is not None:
+            doc = _server_error(state, server)
+            code = max(code, doc["exit_code"])
+        else:
+            doc = {"server": server.url, **result.to_dict()}
+            _print_plan(out, server.url, result)
+            if exit_code and result.has_drift:
+                code = max(code, EXIT_DRIFT)
+        if out.json_mode:
+            out.json(doc)
+    if code:
+        raise typer.Exit(code)
+
+
+def apply(
+    ctx: typer.Context,
+    file: FileArg,
+    prune: PruneOpt = False,
+    concurrency: Annotated[
+        int, typer.Option("--concurrency", "-j", help="Installs at a time, per server.", min=1)
+    ] = 4,
+    timeout: Annotated[
+        float, typer.Option("--timeout", help="Seconds to wait for the installs.", min=0)
+    ] = 3600.0,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Delete (--prune) without asking.")
+    ] = False,
+) -> None:
+    """Make each server match the manifest: install, update, and with --prune delete.
+
+    Idempotent: with nothing to change, nothing is written. Installs run at once with
+    live progress; one failure does not stop the rest. With --json: one object per
+    server.
+    """
+    state = state_of(ctx)
+    out = state.out
+    manifest = _load(state, file)
+    servers = _servers(ctx, state, manifest)
+    if prune and not yes:
+        _confirm_prune(state, servers, manifest)
+
+    several = len(servers) > 1
+    progress = None if out.quiet or out.json_mode else _progress(state)
+    tasks: dict[tuple[str, int], Any] = {}
+
+    def follow(server: Server) -> Any:
+        def on_progress(p: InstallProgress) -> None:
+            server.jobs.add(p.id)
+            if progress is None:
+                return
+            key = (server.url, p.id)
+            if key not in tasks:
+                label = _label(p.source or str(p.id), 40 if several else 48)
+                prefix = f"{_host(server.url)} " if several else ""
+                tasks[key] = progress.add_task(
+                    prefix + label, total=None, status="", rate=None, eta=None
+                )
+            total = p.total_bytes or None
+            done = total if p.status.is_success and total else p.bytes
+            progress.update(
+                tasks[key], completed=done, total=total, rate=p.rate, eta=p.eta, status=p.status
+            )
+
+        return on_progress
+
+    async def work(server: Server, client: Any) -> ApplyReport:
+        result: ApplyReport = await client.dnn_model_repo.apply_manifest(
+            manifest,
+            prune=prune,
+            concurrency=concurrency,
+            timeout=timeout,
+            on_progress=follow(server),
+        )
+        return result
+
+    if progress is not None:
+        progress.start()
+    try:
+        reports = _run(state, servers, work)
+    finally:
+        if progress is not None:
+            progress.stop()
+    code = 0
+    for server, result in zip(servers, reports, strict=True):
+        if server.error is not None:
+            doc = _server_error(state, server)
+            code = max(code, doc["exit_code"])
+        else:
+            doc = {"server": server.url, **result.to_dict()}
+            _print_report(out, server.url, result)
+            if not result.ok:
+                code = max(code, EXIT_FAILED)
+        if out.json_mode:
+            out.json(doc)
+    if code:
+        raise typer.Exit(code)
+
+
+def _host(url: str) -> str:
+    return url.split("://", 1)[-1].rstrip("/")
+
+
+def _confirm_prune(state: State, servers: list[Server], manifest: ModelManifest) -> None:
+    """Ask before ``--prune`` deletes (on a terminal); refuse elsewhere without --yes."""
+    out = state.out
+
+    async def work(server: Server, client: Any) -> ManifestPlan:
+        result: ManifestPlan = await client.dnn_model_repo.plan_manifest(manifest, prune=True)
+        return result
+
+    plans = _run(state, servers, work)
+    doomed = [
+        f"{server.url}: {_describe(c)}"
+        for server, result in zip(servers, plans, strict=True)
+        if result is not None
+        for c in result.changes
+        if c.action.value == "delete"
+    ]
+    if not doomed:
+        return
+    if not sys.stdin.isatty():
+        out.fail(
+            f"refusing to delete {len(doomed)} model(s) without --yes: stdin is not a terminal",
+            hint="run `plan --prune` to see them; add --yes to delete without asking",
+            code=EXIT_USAGE,
+        )
+    typer.echo("--prune will delete:\n  " + "\n  ".join(doomed), err=True)
+    if not typer.confirm(f"Delete {len(doomed)} model(s)?", default=False, err=True):
+        out.fail("nothing changed", code=EXIT_FAILED)
+
+
+def _print_report(out: Output, url: str, report: ApplyReport) -> None:
+    out.line(f"{url}: " + ", ".join(f"{n} {what}" for what, n in report.counts().items()))
+    verbs = {"install": "installed", "update": "updated", "delete": "deleted"}
+    for result in report.results:
+        change = result.change
+        action = change.action.value
+        if result.outcome == "failed":
+            error = str(result.error)
+            out.error(
+                f"{url}: {error}" if change.label in error else f"{url}: {change.label}: {error}"
+            )
+        elif result.outcome == "done":
+            model = result.model or change.model
+            name = f"{model.name} ({model.key})" if model is not None else change.label
+            source = f" from {change.label}" if action == "install" else ""
+            out.line(f"  ✓ {verbs.get(action, action)} {name}{source}")
+
+
+def export(
+    ctx: typer.Context,
+    lock: Annotated[bool, typer.Option("--lock", help="Pin each model's hash.")] = False,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Write to this file (else stdout).", dir_okay=False),
+    ] = None,
+) -> None:
+    """Write the manifest of the server's models (settings included, never a token).
+
+    YAML, or JSON with --json or an --output name ending in .json.
+    """
+    from ._context import connect
+
+    state = state_of(ctx)
+    out = state.out
+    with connect(state) as client:
+        manifest = client.dnn_model_repo.export_manifest(lock=lock)
+    as_json = out.json_mode or (output is not None and output.suffix.lower() == ".json")
+    text = out.mask(manifest.dumps("json" if as_json else "yaml"))
+    if output is None:
+        sys.stdout.write(text)
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        out.fail(f"cannot write {output}: {exc.strerror or exc}")
+    out.line(f"wrote {len(manifest.models)} model(s) to {output}", err=True)

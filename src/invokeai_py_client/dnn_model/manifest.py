@@ -1,0 +1,429 @@
+"""Models as code: a manifest lists the models a server should have.
+
+A manifest is YAML (JSON accepted)::
+
+    version: 1
+    servers: [http://127.0.0.1:9090]        # optional; --url on the CLI wins
+    models:
+      - source: /srv/models/detail-lora.safetensors   # a path on the server
+        name: Detail LoRA
+        trigger_phrases: [detailed]
+        default_settings: {weight: 0.75}
+        inplace: true
+      - source: stabilityai/sd-vae-ft-mse            # a Hugging Face repo id
+        variant: fp16
+        access_token: ${HF_TOKEN}                   # tokens only as ${ENV_VAR}
+      - source: https://example.com/model.safetensors
+        hash: blake3:...                            # pinned (export --lock)
+
+A source starting with ``./`` or ``../`` is a path relative to the manifest file; a
+``${VAR}`` in a source is replaced by the variable's value.
+How an entry is matched to a model on a server is described in ``manifest_plan``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path, PurePosixPath, PureWindowsPath
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+
+from .._core import scrub
+from ..errors import ManifestError
+from ._operations import hf_source
+from .dnn_model_types import DnnModel
+
+__all__ = [
+    "ManifestModel",
+    "ManifestServer",
+    "ModelManifest",
+    "expand_env",
+    "source_key",
+]
+
+ENV_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
+_ENV_IN_TEXT = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# repo, repo:variant, repo:variant:sub, repo::sub, and as recorded: repo:variant::sub
+# (6.8 to 6.14 on Python 3.11+ record the variant as "ModelRepoVariant.FP16")
+_REPO_ID = re.compile(
+    r"^([^/:\s]+/[^/:\s]+)(?::(?:ModelRepoVariant\.)?([A-Za-z0-9_]*)(?:::?/?([^:]+))?)?$"
+)
+_WINDOWS_PATH = re.compile(r"^[A-Za-z]:[\\/]")
+_MODEL_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin", ".gguf", ".onnx")
+SETTINGS = ("name", "description", "trigger_phrases", "default_settings")
+
+SourceKind = Literal["path", "url", "hf", "external"]
+
+
+def source_kind(source: str) -> SourceKind | None:
+    """What a source string is: a server path, a URL, a repo id, or None (neither)."""
+    text = source.strip().strip('"')
+    if text.startswith("external://"):
+        return "external"
+    if re.match(r"^https?://[^/]+", text):
+        return "url"
+    if text.startswith("/") or _WINDOWS_PATH.match(text):
+        return "path"
+    if _REPO_ID.match(text):
+        return "hf"
+    return None
+
+
+def source_key(source: str | None) -> str:
+    """``source`` as the server records it, secrets masked: what matching compares.
+
+    Paths are normalized as the server does (``Path(p).as_posix()``), URLs as
+    pydantic does, repo ids split into repo, variant and subfolder. Never raises.
+    """
+    text = (source or "").strip().strip('"')
+    kind = source_kind(text)
+    if kind == "path":
+        pure = PureWindowsPath(text) if _WINDOWS_PATH.match(text) else PurePosixPath(text)
+        text = pure.as_posix()
+    elif kind == "url":
+        try:
+            from pydantic import AnyUrl
+
+            text = str(AnyUrl(text))
+        except (ValueError, TypeError):
+            pass
+    elif kind == "hf":
+        repo_id, variant, subfolder = split_repo_source(text)
+        text = f"{repo_id}:{variant or ''}::{subfolder or ''}"
+    return str(scrub(text))
+
+
+def split_repo_source(source: str) -> tuple[str, str | None, str | None]:
+    """``(repo_id, variant, subfolder)`` of a repo source, in any of its spellings."""
+    match = _REPO_ID.match(source.strip())
+    if match is None:
+        raise ValueError(f"not a repo id: {source!r}")
+    repo_id, variant, subfolder = match.groups()
+    sub = PurePosixPath(subfolder.strip("/")).as_posix() if subfolder else None
+    return repo_id, (variant or "").lower() or None, sub
+
+
+def expand_env(text: str, environ: Mapping[str, str] | None = None) -> str:
+    """``text`` with each ``${VAR}`` replaced; ``ManifestError`` names any unset one."""
+    env = os.environ if environ is None else environ
+    missing = [name for name in _ENV_IN_TEXT.findall(text) if not env.get(name)]
+    if missing:
+        raise ManifestError(f"environment variable(s) not set: {', '.join(sorted(set(missing)))}")
+    return _ENV_IN_TEXT.sub(lambda m: env[m.group(1)], text)
+
+
+def expand_set(text: str, environ: Mapping[str, str] | None = None) -> str:
+    """``text`` with each ``${VAR}`` that is set replaced; unset ones stay as they are."""
+    env = os.environ if environ is None else environ
+    return _ENV_IN_TEXT.sub(lambda m: env.get(m.group(1)) or m.group(0), text)
+
+
+def env_names(text: str | None) -> list[str]:
+    """The ``${VAR}`` names in ``text``."""
+    return _ENV_IN_TEXT.findall(text or "")
+
+
+def _env_reference(value: str | None, what: str) -> str | None:
+    if value is None:
+        return None
+    if not ENV_REF.match(value.strip()):
+        raise ValueError(
+            f"{what} must be an environment reference such as ${{HF_TOKEN}}, never the token itself"
+        )
+    return value.strip()
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class ManifestServer(_Strict):
+    """A server the manifest applies to: its URL, and a token as ``${ENV_VAR}``."""
+
+    url: str
+    token: str | None = None
+
+    @field_validator("token")
+    @classmethod
+    def _token_is_reference(cls, value: str | None) -> str | None:
+        return _env_reference(value, "a server token")
+
+    def resolved_token(self, environ: Mapping[str, str] | None = None) -> str | None:
+        """The token from the environment (``ManifestError`` if unset)."""
+        return expand_env(self.token, environ) if self.token else None
+
+
+class ManifestModel(_Strict):
+    """One model a server should have.
+
+    ``source`` is a path on the server, a URL or a Hugging Face repo id
+    (``variant`` and ``subfolder`` apply to repo ids only). The settings are
+    applied at install and kept in sync; unset ones are left alone. ``type`` and
+    ``base`` help matching and are not sent. ``hash`` pins the model's content.
+    """
+
+    source: str
+    variant: str | None = None
+    subfolder: str | None = None
+    access_token: str | None = None
+    name: str | None = None
+    description: str | None = None
+    trigger_phrases: list[str] | None = None
+    default_settings: dict[str, Any] | None = None
+    inplace: bool | None = None
+    type: str | None = None
+    base: str | None = None
+    hash: str | None = None
+
+    @field_validator("access_token")
+    @classmethod
+    def _token_is_reference(cls, value: str | None) -> str | None:
+        return _env_reference(value, "access_token")
+
+    @model_validator(mode="after")
+    def _source_makes_sense(self) -> ManifestModel:
+        source = expand_set(self.source)
+        if not source or source in {".", ".."}:
+            raise ValueError("source must be a path on the server, a URL or a repo id")
+        if env_names(source):  # an unset variable: checked before installing
+            return self
+        kind = source_kind(source)
+        if kind is None:
+            raise ValueError(
+                f"{source!r} is neither an absolute path, a URL nor a repo id "
+                "(owner/repo); write a path relative to the manifest as ./path"
+            )
+        if kind == "hf" and source.lower().endswith(_MODEL_SUFFIXES):
+            raise ValueError(
+                f"{source!r} looks like a relative path, which a server takes for a repo "
+                "id; write ./path (relative to the manifest) or an absolute path"
+            )
+        if (self.variant or self.subfolder) and kind != "hf":
+            raise ValueError("variant and subfolder apply to Hugging Face repo ids only")
+        if (self.variant or self.subfolder) and ":" in source:
+            raise ValueError("give the variant and subfolder either in source or as fields")
+        if self.inplace is not None and kind != "path":
+            raise ValueError("inplace applies to paths on the server only")
+        return self
+
+    @property
+    def kind(self) -> SourceKind | None:
+        """``path``, ``url``, ``hf`` or ``external`` (None while a variable is unset)."""
+        return source_kind(expand_set(self.source))
+
+    @property
+    def install_source(self) -> str:
+        """The source string to install from (``${VAR}`` not yet expanded)."""
+        if self.kind != "hf":
+            return self.source
+        repo_id, variant, subfolder = split_repo_source(self.source)
+        return hf_source(repo_id, self.variant or variant, self.subfolder or subfolder)
+
+    @property
+    def key(self) -> str:
+        """What matching compares with a record's ``source`` (see ``source_key``)."""
+        return source_key(expand_set(self.install_source))
+
+    def settings(self) -> dict[str, Any]:
+        """The settings this entry states (name, description, trigger phrases, ...)."""
+        return {f: getattr(self, f) for f in SETTINGS if getattr(self, f) is not None}
+
+    def env_names(self) -> list[str]:
+        """The environment variables an install of this entry needs."""
+        return env_names(self.install_source) + env_names(self.access_token)
+
+
+class ModelManifest(_Strict):
+    """The models one or more servers should have (``version: 1``).
+
+    Load with ``ModelManifest.load(path)`` or ``loads(text)``; write with
+    ``dumps()``. Invalid files raise ``ManifestError`` naming the entry and field.
+    """
+
+    version: Literal[1] = 1
+    servers: list[ManifestServer] = []
+    models: list[ManifestModel] = []
+
+    @field_validator("servers", mode="before")
+    @classmethod
+    def _servers_may_be_urls(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return [{"url": v} if isinstance(v, str) else v for v in value]
+        return value
+
+    @model_validator(mode="after")
+    def _no_duplicates(self) -> ModelManifest:
+        seen: dict[str, int] = {}
+        for i, entry in enumerate(self.models):
+            if entry.key in seen:
+                raise ValueError(
+                    f"models[{i}] and models[{seen[entry.key]}] have the same source "
+                    f"{entry.install_source!r}"
+                )
+            seen[entry.key] = i
+        return self
+
+    # -- reading -------------------------------------------------------------
+
+    @classmethod
+    def load(cls, path: str | Path) -> ModelManifest:
+        """Read a manifest file (``.json`` as JSON, anything else as YAML)."""
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ManifestError(f"cannot read {path}: {exc.strerror or exc}") from None
+        fmt: Literal["json", "yaml"] = "json" if path.suffix.lower() == ".json" else "yaml"
+        return cls.loads(text, format=fmt, base_dir=path.resolve().parent, origin=str(path))
+
+    @classmethod
+    def loads(
+        cls,
+        text: str,
+        *,
+        format: Literal["json", "yaml"] = "yaml",
+        base_dir: str | Path | None = None,
+        origin: str = "manifest",
+    ) -> ModelManifest:
+        """Parse a manifest; ``./`` sources are made absolute against ``base_dir``."""
+        data = _parse(text, format, origin)
+        return cls.from_dict(data, base_dir=base_dir, origin=origin)
+
+    @classmethod
+    def from_dict(
+        cls, data: Any, *, base_dir: str | Path | None = None, origin: str = "manifest"
+    ) -> ModelManifest:
+        """Validate a parsed manifest (a dict with ``models``)."""
+        if not isinstance(data, Mapping):
+            raise ManifestError(f"{origin}: a manifest is a mapping with a 'models' list")
+        data = dict(data)
+        models = data.get("models")
+        if isinstance(models, list):
+            data["models"] = [_resolve_relative(m, base_dir) for m in models]
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise ManifestError(f"{origin}: {_describe(exc)}") from None
+
+    # -- writing -------------------------------------------------------------
+
+    @classmethod
+    def from_models(cls, models: Iterable[DnnModel], *, lock: bool = False) -> ModelManifest:
+        """The manifest of these records: source, settings, type and base (and hash).
+
+        Records without a source are left out. Secrets in a recorded URL are
+        written as ``***``.
+        """
+        entries: list[ManifestModel] = []
+        seen: set[str] = set()
+        for model in sorted(models, key=lambda m: (str(m.type), str(m.base), m.name, m.key)):
+            entry = _entry_of(model, lock=lock)
+            if entry is not None and entry.key not in seen:
+                seen.add(entry.key)
+                entries.append(entry)
+        return cls(models=entries)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The manifest as plain data, unset fields left out."""
+        return self.model_dump(mode="json", exclude_none=True, exclude_defaults=False)
+
+    def dumps(self, format: Literal["json", "yaml"] = "yaml") -> str:
+        """The manifest as YAML (PyYAML needed) or JSON text."""
+        data = self.to_dict()
+        if not data.get("servers"):
+            data.pop("servers", None)
+        if format == "json":
+            return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+        yaml = _yaml()
+        text: str = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
+        return text
+
+
+def _entry_of(model: DnnModel, *, lock: bool) -> ManifestModel | None:
+    source = str(scrub((model.source or "").strip()))
+    entry: dict[str, Any] = {"source": source, "name": model.name}
+    if source_kind(source) == "hf":
+        entry["source"], variant, subfolder = split_repo_source(source)
+        entry.update({"variant": variant, "subfolder": subfolder})
+    if model.description is not None:
+        entry["description"] = model.description
+    if model.trigger_phrases:
+        entry["trigger_phrases"] = sorted(model.trigger_phrases)
+    defaults = {k: v for k, v in (model.default_settings or {}).items() if v is not None}
+    if defaults:
+        entry["default_settings"] = defaults
+    if source_kind(source) == "path" and _is_absolute(model.path):
+        entry["inplace"] = True
+    entry["type"] = str(model.type)
+    entry["base"] = str(model.base)
+    if lock and model.hash:
+        entry["hash"] = model.hash
+    try:
+        return ManifestModel.model_validate(entry)
+    except ValidationError:  # no source, or one a manifest cannot hold
+        return None
+
+
+def _is_absolute(path: str | None) -> bool:
+    return bool(path) and (str(path).startswith("/") or bool(_WINDOWS_PATH.match(str(path))))
+
+
+def _resolve_relative(entry: Any, base_dir: str | Path | None) -> Any:
+    if not isinstance(entry, Mapping) or base_dir is None:
+        return entry
+    source = entry.get("source")
+    if isinstance(source, str) and source.strip().startswith(("./", "../")):
+        resolved = (Path(base_dir) / source.strip()).resolve().as_posix()
+        return {**entry, "source": resolved}
+    return entry
+
+
+def _yaml() -> Any:
+    try:
+        import yaml
+    except ImportError:
+        raise ManifestError(
+            'YAML manifests need PyYAML (pip install "invokeai-py-client[cli]"); '
+            "JSON works without it"
+        ) from None
+    return yaml
+
+
+def _parse(text: str, format: str, origin: str) -> Any:
+    if format == "json":
+        try:
+            return json.loads(text)
+        except ValueError as exc:
+            raise ManifestError(f"{origin}: not valid JSON: {exc}") from None
+    yaml = _yaml()
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ManifestError(f"{origin}: not valid YAML: {' '.join(str(exc).split())}") from None
+
+
+_FIELDS = {
+    "": set(ModelManifest.model_fields),
+    "models": set(ManifestModel.model_fields),
+    "servers": set(ManifestServer.model_fields),
+}
+
+
+def _describe(err: ValidationError) -> str:
+    parts = []
+    for problem in err.errors():
+        loc = problem.get("loc", ())
+        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
+        message = str(problem["msg"]).removeprefix("Value error, ")
+        if problem["type"] == "extra_forbidden" and loc:
+            section = str(loc[0]) if len(loc) > 1 else ""
+            known = _FIELDS.get(section, set())
+            close = difflib.get_close_matches(str(loc[-1]), sorted(known), n=1, cutoff=0.6)
+            message = "unknown field" + (f" (did you mean {close[0]!r}?)" if close else "")
+        parts.append(f"{where or 'manifest'}: {message}")
+    return "; ".join(parts)
