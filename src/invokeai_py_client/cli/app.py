@@ -10,16 +10,17 @@ from . import hf, install, jobs, maintenance, manifest, models, starter
 from ._context import DEFAULT_URL, State
 from .output import Output
 
-HELP = """Manage the models of an InvokeAI server.
-
-Exit codes: 0 success, 1 an operation failed, 2 bad usage, 3 `plan --exit-code`
-found drift, 130 interrupted.
-"""
+HELP = (
+    "Manage the models of an InvokeAI server.\n\n"
+    "Exit codes: 0 success, 1 an operation failed, 2 bad usage, "
+    "3 `plan --exit-code` found drift, 130 interrupted."
+)
 
 app = typer.Typer(
     name="invokeai-models",
     help=HELP,
     no_args_is_help=True,
+    rich_markup_mode="markdown",
     add_completion=False,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},

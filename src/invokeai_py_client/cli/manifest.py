@@ -225,9 +225,11 @@ def apply(
 ) -> None:
     """Make each server match the manifest: install, update, and with --prune delete.
 
-    Idempotent: with nothing to change, nothing is written. Installs run at once with
-    live progress; one failure does not stop the rest. With --json: one object per
-    server.
+    Idempotent: with nothing to change, nothing is written.
+
+    Installs run at once with live progress; one failure does not stop the rest.
+
+    With --json: one object per server.
     """
     state = state_of(ctx)
     out = state.out
