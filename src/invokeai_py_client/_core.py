@@ -45,7 +45,10 @@ T = TypeVar("T")
 Expect = Literal["json", "bytes", "nothing"]
 
 _API_SUFFIX = re.compile(r"/api/v\d+/?$")
-_SECRET_QUERY = re.compile(r"(?i)((?:access_token|token|password)=)[^&\s\"'<>]+")
+_SECRET_QUERY = re.compile(
+    r"(?i)((?:access_token|token|password|api_key|apikey|secret|signature|sig)=)[^&\s\"'<>]+"
+)
+_URL_PASSWORD = re.compile(r"(://[^/\s:@]+:)[^@\s/]+@")
 MAX_DETAIL_CHARS = 2000
 
 
@@ -205,14 +208,15 @@ def redact_url(url: str) -> str:
 def scrub(value: Any, secrets: tuple[str, ...] = ()) -> Any:
     """``value`` (text, or JSON made of dicts and lists) with secrets masked as ``***``.
 
-    Masks each of ``secrets`` wherever it appears and any ``access_token=``,
-    ``token=`` or ``password=`` query value.
+    Masks each of ``secrets`` wherever it appears, any ``access_token=``, ``token=``,
+    ``password=``, ``api_key=``, ``secret=`` or ``sig=``-style query value, and the
+    password of a URL (``https://user:***@host``).
     """
     if isinstance(value, str):
         for secret in secrets:
             if secret:
                 value = value.replace(secret, "***")
-        return _SECRET_QUERY.sub(r"\1***", value)
+        return _URL_PASSWORD.sub(r"\1***@", _SECRET_QUERY.sub(r"\1***", value))
     if isinstance(value, dict):
         return {k: scrub(v, secrets) for k, v in value.items()}
     if isinstance(value, list):

@@ -158,6 +158,10 @@ REFUSED = [
     ("apply_manifest", "concurrency", 0),
     ("apply_manifest", "concurrency", True),
     ("apply_manifest", "timeout", -1),
+    ("apply_manifest", "on_progress", 42),
+    ("apply_manifest", "prune", "no"),
+    ("plan_manifest", "prune", "no"),
+    ("apply_manifest", "manifest", {"version": 1}),
 ]
 
 

@@ -11,7 +11,7 @@ import pytest
 import respx
 from typer.testing import CliRunner
 
-from invokeai_py_client.cli import models as cli_models
+from invokeai_py_client.cli import _context as cli_context
 from invokeai_py_client.cli.app import app
 from tests.unit.conftest import (
     BASE_URL,
@@ -304,7 +304,7 @@ def test_missing_delete_failure_is_exit_1(v: respx.MockRouter) -> None:
 def test_missing_delete_asks_on_a_terminal(
     v: respx.MockRouter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(cli_models, "_stdin_is_tty", lambda: True)
+    monkeypatch.setattr(cli_context, "stdin_is_tty", lambda: True)
     replay(v, "models_missing")
     no = run("missing", "--delete", input="n\n")
     assert no.exit_code == 1 and "About to delete" in no.stderr
@@ -404,7 +404,7 @@ def test_hf_login_token_in_a_server_error_is_masked_even_with_debug(v: respx.Moc
 def test_hf_login_from_the_hidden_prompt(
     v: respx.MockRouter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(cli_models, "_stdin_is_tty", lambda: True)
+    monkeypatch.setattr(cli_context, "stdin_is_tty", lambda: True)
     login = v.post(f"{V2}/hf_login").mock(return_value=httpx.Response(200, json="valid"))
     result = run("--json", "hf", "login", input=SECRET + "\n")
     assert result.exit_code == 0, result.output

@@ -133,3 +133,30 @@ def test_server_tokens_come_from_the_environment(served: respx.MockRouter, tmp_p
     sent = [c.request.headers.get("authorization") for c in served.calls]
     assert f"Bearer {secret}" in sent
     assert secret not in result.output
+
+
+@pytest.mark.parametrize("answer", ["y", "n"])
+def test_prune_on_a_terminal_deletes_what_it_showed(
+    served: respx.MockRouter, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, answer: str
+) -> None:
+    from invokeai_py_client.cli import _context as cli_context
+
+    monkeypatch.setattr(cli_context, "stdin_is_tty", lambda: True)
+    keep = MODELS[0]
+    one = tmp_path / "one.json"
+    one.write_text(json.dumps({"models": [{"source": keep.source}]}))
+    deleted = served.delete(url__regex=rf"{V2}/i/.+").mock(return_value=httpx.Response(204))
+    result = CliRunner().invoke(
+        app, ["--no-events", "--url", BASE_URL, "apply", "--prune", str(one)], input=f"{answer}\n"
+    )
+    shown = [m for m in MODELS if m is not keep]
+    assert all(m.key in result.stderr for m in shown)
+    assert f"Delete {len(shown)} model(s)?" in result.stderr
+    lists = [c for c in served.calls if c.request.url.path == f"{V2}/"]
+    assert len(lists) == 1  # the plan that was shown is the one carried out
+    if answer == "n":
+        assert result.exit_code == 1 and deleted.call_count == 0
+        return
+    assert result.exit_code == 0, result.output
+    sent = {c.request.url.path.rsplit("/", 1)[-1] for c in deleted.calls}
+    assert sent == {m.key for m in shown}

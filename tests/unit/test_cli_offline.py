@@ -10,7 +10,7 @@ import pytest
 import respx
 from typer.testing import CliRunner
 
-from invokeai_py_client.cli import models as cli_models
+from invokeai_py_client.cli import _context as cli_context
 from invokeai_py_client.cli.app import app
 from invokeai_py_client.dnn_model import DnnModelRepository
 from tests.unit.conftest import (
@@ -323,7 +323,7 @@ def test_delete_yes_json(v: respx.MockRouter) -> None:
 
 
 def test_delete_asks_on_a_terminal(v: respx.MockRouter, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cli_models, "_stdin_is_tty", lambda: True)
+    monkeypatch.setattr(cli_context, "stdin_is_tty", lambda: True)
     _, fixture = replay(v, "model_delete")
     key = fixture["request"]["path"].rsplit("/", 1)[1]
     v.get(f"{V2}/i/{key}").mock(return_value=httpx.Response(404, json={"detail": "x"}))

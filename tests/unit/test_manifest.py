@@ -28,9 +28,15 @@ from invokeai_py_client.dnn_model.manifest_plan import (
     Update,
     WaitAny,
     apply_steps,
+    check_sources,
     plan_changes,
 )
-from invokeai_py_client.errors import ConflictError, InstallJobTimeoutError
+from invokeai_py_client.errors import (
+    APIConnectionError,
+    ConflictError,
+    InstallJobLostError,
+    InstallJobTimeoutError,
+)
 from tests.unit.conftest import BASE_URL, V2, body, replay
 
 MODELS = [DnnModel.model_validate(m) for m in body("models_list")["models"]]
@@ -88,6 +94,9 @@ def test_yaml_and_json_files(tmp_path: Path) -> None:
         ({"models": [{"source": "o/r"}, {"source": "o/r"}]}, "the same source"),
         ({"models": [{"source": "o/r", "variant": "fp16"}, {"source": "o/r:fp16"}]}, "same"),
         ({"version": 2, "models": []}, "version"),
+        ({"version": 1}, "models: Field required"),
+        ({"models": [{"source": "https://h/x?token=abc123"}]}, "never the secret itself"),
+        ({"models": [{"source": "https://u:pw@h/x.safetensors"}]}, "never the secret itself"),
         ({"models": [{"source": "o/r", "trigger_phrases": "x"}]}, "trigger_phrases"),
         ([1, 2], "a mapping"),
     ],
@@ -122,6 +131,21 @@ def test_unreadable_and_broken_files(tmp_path: Path) -> None:
 )
 def test_sources_compare_as_the_server_records_them(a: str, b: str) -> None:
     assert source_key(a) == source_key(b)
+
+
+def test_secrets_in_a_source_as_variables_or_masked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(Path("/"))
+    by_var = manifest({"source": "https://h/x.safetensors?token=${CIVITAI}"}).models[0]
+    recorded = LORA.model_copy(update={"source": "https://h/x.safetensors?token=s3cr3t"})
+    monkeypatch.setenv("CIVITAI", "s3cr3t")
+    plan = plan_changes(ModelManifest(models=[by_var]), [recorded])
+    assert plan.changes[0].matched_by == "source"  # the secret's value is not compared
+    masked = manifest({"source": "https://h/y.safetensors?api_key=***"})  # as export writes
+    plan = plan_changes(masked, [])
+    with pytest.raises(ManifestError, match=r"a token for https://h/y.safetensors\?api_key=\*\*\*"):
+        next(apply_steps(plan, environ={}))
+    relative = manifest({"source": "./m/x.safetensors"}).models[0]  # from the working dir
+    assert relative.source == "/m/x.safetensors"
 
 
 def test_repo_fields_and_inline_form_are_the_same_source() -> None:
@@ -198,7 +222,8 @@ def test_hash_mismatch_is_neither_keep_nor_install() -> None:
     plan = plan_changes(manifest({"source": LORA.source, "hash": "blake3:00"}), MODELS)
     (change,) = plan.changes
     assert change.action is PlanAction.HASH_MISMATCH
-    assert change.changes["hash"] == {"expected": "blake3:00", "found": LORA.hash}
+    assert change.changes == {}
+    assert change.to_dict()["hash"] == {"pinned": "blake3:00", "found": LORA.hash}
 
 
 def test_prune_lists_what_no_entry_claims() -> None:
@@ -253,8 +278,10 @@ class FakeJob(JobHandleBase):
         super().__init__(None, info)
 
 
-def job_info(job_id: int, source: str, *, ok: bool = True, model: DnnModel = LORA) -> Any:
-    status = "completed" if ok else "error"
+def job_info(
+    job_id: int, source: str, *, ok: bool = True, model: DnnModel = LORA, status: str = ""
+) -> Any:
+    status = status or ("completed" if ok else "error")
     return ModelInstJobInfo.model_validate(
         {
             "id": job_id,
@@ -331,6 +358,36 @@ def test_installs_run_n_at_a_time_and_one_failure_does_not_stop_the_rest() -> No
     assert first.config.name == "tiny 0" and first.inplace is None
 
 
+def test_a_lost_job_fails_alone_and_a_dead_server_fails_the_running() -> None:
+    plan = plan_changes(manifest(*entries(4)), [])
+    started: list[FakeJob] = []
+    waits = 0
+
+    def answer(step: Any) -> Any:
+        nonlocal waits
+        if isinstance(step, Install):
+            started.append(FakeJob(job_info(len(started), step.source, status="running")))
+            return started[-1]
+        if isinstance(step, Update):
+            return LORA.model_copy(update=step.changes)
+        waits += 1
+        if waits == 1:  # job 1 is gone from the server
+            return InstallJobLostError("gone", started[1].info)
+        if waits == 2:
+            return APIConnectionError("refused", method="GET", route="/install")
+        for job in step.jobs:
+            job._info = job_info(job.id, job.info.source or "")
+        return list(step.jobs)
+
+    report, steps = drive(apply_steps(plan, concurrency=2, environ={}), answer)
+    outcomes = [(r.outcome, r.error) for r in report.results]
+    assert outcomes[1] == ("failed", "gone")
+    assert outcomes[0][0] == outcomes[2][0] == "failed"  # running when the server went away
+    assert "refused" in str(outcomes[0][1]) and "refused" in str(outcomes[2][1])
+    assert outcomes[3][0] == "done"  # the queue went on
+    assert sum(isinstance(s, Install) for s in steps) == 4
+
+
 def test_a_pinned_hash_is_verified_after_install() -> None:
     plan = plan_changes(manifest({"source": "/m/a.safetensors", "hash": "blake3:00"}), [])
 
@@ -360,7 +417,7 @@ def test_updates_deletes_and_a_timeout() -> None:
 
     def answer(step: Any) -> Any:
         if isinstance(step, Install):
-            return FakeJob(job_info(0, step.source).model_copy(update={"status": "running"}))
+            return FakeJob(job_info(0, step.source, status="running"))
         if isinstance(step, WaitAny):
             return InstallJobTimeoutError("timed out", step.jobs[0].info)
         if isinstance(step, Update):
@@ -375,6 +432,9 @@ def test_updates_deletes_and_a_timeout() -> None:
     assert by_action[PlanAction.UPDATE][0].model is not None
     assert by_action[PlanAction.UPDATE][0].model.name == "New"
     assert sum(r.outcome == "done" for r in by_action[PlanAction.DELETE]) == deletes - 1
+    (gone,) = [r for r in by_action[PlanAction.DELETE] if r.outcome == "failed"]
+    assert gone.change.model == VAE and "already gone" in str(gone.error)
+    assert "timed out" in str(by_action[PlanAction.INSTALL][0].error)
     assert sum(isinstance(s, Install) for s in steps) == 1  # the second never started
 
 
@@ -432,13 +492,12 @@ def test_async_apply_installs_then_sets_what_the_server_dropped(router: respx.Mo
 
 def test_a_variable_in_a_source(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("FILES_AT", raising=False)
-    wanted = manifest({"source": "${FILES_AT}/x.safetensors"})  # unset: accepted, not matched
+    wanted = manifest({"source": "${FILES_AT}/x.safetensors"})  # unset: the file loads
     recorded = LORA.model_copy(update={"source": "http://127.0.0.1:8123/x.safetensors"})
-    plan = plan_changes(wanted, [recorded])
-    assert plan.changes[0].action is PlanAction.INSTALL
-    with pytest.raises(ManifestError, match="FILES_AT"):
-        next(apply_steps(plan, environ={}))
+    with pytest.raises(ManifestError, match="FILES_AT"):  # but cannot be planned
+        check_sources(wanted)
     monkeypatch.setenv("FILES_AT", "http://127.0.0.1:8123")
+    check_sources(wanted)
     assert plan_changes(wanted, [recorded]).changes[0].matched_by == "source"
     step = next(apply_steps(plan_changes(wanted, []), environ={"FILES_AT": "http://h:1"}))
     assert isinstance(step, Install) and step.source == "http://h:1/x.safetensors"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -17,7 +18,6 @@ if TYPE_CHECKING:
     from invokeai_py_client import InvokeAIClient
 
 DEFAULT_URL = "http://127.0.0.1:9090"
-MODEL_SUFFIXES = {".safetensors", ".ckpt", ".pt", ".pth", ".bin", ".gguf", ".onnx"}
 
 
 @dataclass
@@ -45,6 +45,8 @@ def state_of(ctx: typer.Context) -> State:
 
 def relative_path_hint(source: str) -> str | None:
     """A hint when ``source`` looks like a relative path (servers take ``a/b`` for a repo id)."""
+    from invokeai_py_client.dnn_model.manifest import MODEL_SUFFIXES
+
     text = source.strip()
     if not text or "://" in text or os.path.isabs(text) or text.startswith("~"):
         return None
@@ -89,6 +91,28 @@ def report(state: State, exc: BaseException, *, hint: str | None = None) -> int:
         message = f"unexpected {type(exc).__name__}: {exc}"
     state.out.error(message, hint=hint or hint_for(exc, state), exc=exc, code=code)
     return code
+
+
+def stdin_is_tty() -> bool:
+    """Whether a question can be asked (stdin is a terminal)."""
+    return sys.stdin.isatty()
+
+
+def refuse_without_yes(state: State, yes: bool, what: str) -> None:
+    """Exit 2 when deleting needs a confirmation that cannot be asked."""
+    if not yes and not stdin_is_tty():
+        state.out.fail(
+            f"refusing to delete {what} without --yes: stdin is not a terminal",
+            hint="add --yes to delete without asking",
+            code=EXIT_USAGE,
+        )
+
+
+def confirm_delete(state: State, items: list[str], question: str) -> None:
+    """List what is about to be deleted and ask; exit 1 unless the answer is yes."""
+    typer.echo(state.out.mask("About to delete:\n  " + "\n  ".join(items)), err=True)
+    if not typer.confirm(question, default=False, err=True):
+        state.out.fail("nothing deleted", code=EXIT_FAILED)
 
 
 @contextmanager

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from . import models as _models
-from ._context import State, connect, report, state_of
+from ._context import State, confirm_delete, connect, refuse_without_yes, report, state_of
 from .install import _build_config, _start, _summary, _wait
 from .models import model_json
 from .output import EXIT_FAILED, EXIT_USAGE, Output, human_size
@@ -22,23 +22,6 @@ KEYS_HINT = "`invokeai-models list` shows the keys"
 
 
 # -- helpers ---------------------------------------------------------------------------------
-
-
-def _refuse_without_yes(state: State, yes: bool, what: str) -> None:
-    """Exit 2 when deleting needs a confirmation that cannot be asked (stdin not a terminal)."""
-    if not yes and not _models._stdin_is_tty():
-        state.out.fail(
-            f"refusing to delete {what} without --yes: stdin is not a terminal",
-            hint="add --yes to delete without asking",
-            code=EXIT_USAGE,
-        )
-
-
-def _ask(state: State, items: list[str], question: str) -> None:
-    """List what is about to be deleted and ask; exit 1 unless the answer is yes."""
-    typer.echo(state.out.mask("About to delete:\n  " + "\n  ".join(items)), err=True)
-    if not typer.confirm(question, default=False, err=True):
-        state.out.fail("nothing deleted", code=EXIT_FAILED)
 
 
 def _is_unsupported(exc: BaseException) -> bool:
@@ -273,7 +256,7 @@ def missing(
     state = state_of(ctx)
     out = state.out
     if delete:
-        _refuse_without_yes(state, yes, "the models with missing files")
+        refuse_without_yes(state, yes, "the models with missing files")
     with connect(state) as client:
         repo = client.dnn_model_repo
         found = repo.list_missing_models()
@@ -286,7 +269,7 @@ def missing(
                 out.json([])
             return
         if not yes:
-            _ask(
+            confirm_delete(
                 state,
                 [f"{m.name} ({m.key}): {m.path}" for m in found],
                 f"Delete {len(found)} model record(s)?",
@@ -338,7 +321,7 @@ def orphaned(
     state = state_of(ctx)
     out = state.out
     if delete:
-        _refuse_without_yes(state, yes, "orphaned folders")
+        refuse_without_yes(state, yes, "orphaned folders")
     with connect(state) as client:
         repo = client.dnn_model_repo
         found = repo.list_orphaned_models()
@@ -365,7 +348,7 @@ def orphaned(
                 out.json([])
             return
         if not yes:
-            _ask(
+            confirm_delete(
                 state,
                 [f"{o.absolute_path} ({human_size(o.size_bytes)})" for o in found],
                 f"Delete {len(found)} folder(s)?",

@@ -8,15 +8,15 @@ object per server, one per line.
 
 from __future__ import annotations
 
-import asyncio
 import sys
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ._context import State, hint_for, state_of
+from ._context import State, confirm_delete, hint_for, refuse_without_yes, state_of
 from .install import _label, _progress
 from .output import EXIT_DRIFT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, Output
 
@@ -40,12 +40,16 @@ SYMBOL = {"install": "+", "update": "~", "keep": "=", "delete": "-", "hash_misma
 
 @dataclass
 class Server:
-    """One server to work on, and what became of it."""
+    """One server to work on, and what became of it (a plan or a report, or an error)."""
 
     url: str
-    token: str | None
+    token: str | None = field(repr=False)
+    result: Any = field(default=None, repr=False)
     error: BaseException | None = None
     jobs: set[int] = field(default_factory=set)
+
+
+Work = Callable[[Server, Any], Awaitable[Any]]
 
 
 def _load(state: State, path: Path) -> ModelManifest:
@@ -76,32 +80,33 @@ def _servers(ctx: typer.Context, state: State, manifest: ModelManifest) -> list[
     return [Server(url, state.token) for url in dict.fromkeys(state.urls)]
 
 
-def _run(state: State, servers: list[Server], work: Any) -> list[Any]:
-    """``work(server, client)`` on every server at once; a server's error is kept on it."""
+def _run(state: State, servers: list[Server], work: Work) -> None:
+    """``work(server, client)`` on every server at once; each server keeps its result
+    or its error (results stay off the task: asyncio would ``repr`` them)."""
+    import asyncio
+
     from invokeai_py_client import AsyncInvokeAIClient
 
-    async def one(server: Server) -> Any:
+    async def one(server: Server) -> None:
         try:
             async with AsyncInvokeAIClient(
                 server.url, token=server.token, events=state.events
             ) as client:
-                return await work(server, client)
+                server.result = await work(server, client)
         except Exception as exc:  # an InvokeAIError, or a bug: reported per server
             server.error = exc
-            return None
 
-    async def every() -> list[Any]:
-        return list(await asyncio.gather(*(one(s) for s in servers)))
+    async def every() -> None:
+        await asyncio.gather(*(one(s) for s in servers if s.error is None))
 
     try:
-        return asyncio.run(every())
+        asyncio.run(every())
     except KeyboardInterrupt:
         jobs = " ".join(str(j) for s in servers for j in sorted(s.jobs))
+        cancel = f"cancel with: invokeai-models jobs cancel {jobs}; " if jobs else ""
         state.out.error(
             "interrupted: stopped waiting; installs already started go on on the server",
-            hint=f"cancel with: invokeai-models jobs cancel {jobs}"
-            if jobs
-            else "`invokeai-models jobs` lists them",
+            hint=f"{cancel}`invokeai-models jobs` lists them",
             code=EXIT_INTERRUPTED,
         )
         raise typer.Exit(EXIT_INTERRUPTED) from None
@@ -120,14 +125,12 @@ def _server_error(state: State, server: Server) -> dict[str, Any]:
 
 
 def _describe(change: PlannedChange) -> str:
-    model = change.model
+    model, entry = change.model, change.entry
     where = f"{model.name} ({model.key})" if model is not None else change.label
     if change.action.value == "update":
-        diffs = ", ".join(f"{k}: {getattr(model, k)!r} -> {v!r}" for k, v in change.changes.items())
-        return f"{where}: {diffs}"
-    if change.action.value == "hash_mismatch":
-        found = change.changes["hash"]
-        return f"{where}: pinned {found['expected']}, found {found['found']}"
+        return f"{where}: " + ", ".join(_differences(change))
+    if change.action.value == "hash_mismatch" and model is not None and entry is not None:
+        return f"{where}: pinned {entry.hash}, found {model.hash}"
     if change.action.value == "install":
         return change.label
     return where
@@ -171,6 +174,22 @@ def _print_plan(out: Output, url: str, plan: ManifestPlan) -> None:
         out.line(f"  {SYMBOL[action]} {action:<13} {_describe(change)}")
 
 
+def _finish(state: State, servers: list[Server], show: Callable[[Server], int]) -> None:
+    """One summary (JSON object) per server; exit with the worst code."""
+    code = 0
+    for server in servers:
+        if server.error is not None:
+            doc = _server_error(state, server)
+            code = max(code, doc["exit_code"])
+        else:
+            doc = {"server": server.url, **server.result.to_dict()}
+            code = max(code, show(server))
+        if state.out.json_mode:
+            state.out.json(doc)
+    if code:
+        raise typer.Exit(code)
+
+
 def plan(
     ctx: typer.Context,
     file: FileArg,
@@ -184,29 +203,23 @@ def plan(
     Sends no write. With --json: one object per server.
     """
     state = state_of(ctx)
-    out = state.out
     manifest = _load(state, file)
     servers = _servers(ctx, state, manifest)
+    _plan_on(state, servers, manifest, prune=prune)
 
+    def show(server: Server) -> int:
+        _print_plan(state.out, server.url, server.result)
+        return EXIT_DRIFT if exit_code and server.result.has_drift else 0
+
+    _finish(state, servers, show)
+
+
+def _plan_on(state: State, servers: list[Server], manifest: ModelManifest, *, prune: bool) -> None:
     async def work(server: Server, client: Any) -> ManifestPlan:
         result: ManifestPlan = await client.dnn_model_repo.plan_manifest(manifest, prune=prune)
         return result
 
-    plans = _run(state, servers, work)
-    code = 0
-    for server, result in zip(servers, plans, strict=True):
-        if server.error is not None:
-            doc = _server_error(state, server)
-            code = max(code, doc["exit_code"])
-        else:
-            doc = {"server": server.url, **result.to_dict()}
-            _print_plan(out, server.url, result)
-            if exit_code and result.has_drift:
-                code = max(code, EXIT_DRIFT)
-        if out.json_mode:
-            out.json(doc)
-    if code:
-        raise typer.Exit(code)
+    _run(state, servers, work)
 
 
 def apply(
@@ -227,7 +240,8 @@ def apply(
 
     Idempotent: with nothing to change, nothing is written.
 
-    Installs run at once with live progress; one failure does not stop the rest.
+    Installs run --concurrency at a time per server, with live progress; one failure
+    does not stop the rest.
 
     With --json: one object per server.
     """
@@ -235,37 +249,18 @@ def apply(
     out = state.out
     manifest = _load(state, file)
     servers = _servers(ctx, state, manifest)
-    if prune and not yes:
-        _confirm_prune(state, servers, manifest)
+    if prune and not yes:  # plan first, ask, then carry out exactly what was shown
+        _plan_on(state, servers, manifest, prune=True)
+        _confirm_prune(state, servers)
 
-    several = len(servers) > 1
     progress = None if out.quiet or out.json_mode else _progress(state)
-    tasks: dict[tuple[str, int], Any] = {}
-
-    def follow(server: Server) -> Any:
-        def on_progress(p: InstallProgress) -> None:
-            server.jobs.add(p.id)
-            if progress is None:
-                return
-            key = (server.url, p.id)
-            if key not in tasks:
-                label = _label(p.source or str(p.id), 40 if several else 48)
-                prefix = f"{_host(server.url)} " if several else ""
-                tasks[key] = progress.add_task(
-                    prefix + label, total=None, status="", rate=None, eta=None
-                )
-            total = p.total_bytes or None
-            done = total if p.status.is_success and total else p.bytes
-            progress.update(
-                tasks[key], completed=done, total=total, rate=p.rate, eta=p.eta, status=p.status
-            )
-
-        return on_progress
+    follow = _follower(progress, several=len(servers) > 1)
 
     async def work(server: Server, client: Any) -> ApplyReport:
+        planned = server.result  # a confirmed plan, or None
         result: ApplyReport = await client.dnn_model_repo.apply_manifest(
-            manifest,
-            prune=prune,
+            planned or manifest,
+            prune=prune and planned is None,
             concurrency=concurrency,
             timeout=timeout,
             on_progress=follow(server),
@@ -275,57 +270,58 @@ def apply(
     if progress is not None:
         progress.start()
     try:
-        reports = _run(state, servers, work)
+        _run(state, servers, work)
     finally:
         if progress is not None:
             progress.stop()
-    code = 0
-    for server, result in zip(servers, reports, strict=True):
-        if server.error is not None:
-            doc = _server_error(state, server)
-            code = max(code, doc["exit_code"])
-        else:
-            doc = {"server": server.url, **result.to_dict()}
-            _print_report(out, server.url, result)
-            if not result.ok:
-                code = max(code, EXIT_FAILED)
-        if out.json_mode:
-            out.json(doc)
-    if code:
-        raise typer.Exit(code)
+
+    def show(server: Server) -> int:
+        _print_report(out, server.url, server.result)
+        return 0 if server.result.ok else EXIT_FAILED
+
+    _finish(state, servers, show)
+
+
+def _follower(progress: Any, *, several: bool) -> Callable[[Server], Any]:
+    """``follow(server)``: an ``on_progress`` that keeps one bar per job of that server."""
+    tasks: dict[tuple[str, int], Any] = {}
+
+    def follow(server: Server) -> Callable[[InstallProgress], None]:
+        def on_progress(p: InstallProgress) -> None:
+            server.jobs.add(p.id)
+            if progress is None:
+                return
+            key = (server.url, p.id)
+            if key not in tasks:
+                label = _label(p.source or str(p.id), 40 if several else 48)
+                prefix = f"{_host(server.url)} " if several else ""
+                tasks[key] = progress.add_task(prefix + label, total=None, status="")
+            total = p.total_bytes or None
+            done = total if p.status.is_success and total else p.bytes
+            known = {k: v for k, v in (("rate", p.rate), ("eta", p.eta)) if v is not None}
+            progress.update(tasks[key], completed=done, total=total, status=p.status, **known)
+
+        return on_progress
+
+    return follow
 
 
 def _host(url: str) -> str:
     return url.split("://", 1)[-1].rstrip("/")
 
 
-def _confirm_prune(state: State, servers: list[Server], manifest: ModelManifest) -> None:
+def _confirm_prune(state: State, servers: list[Server]) -> None:
     """Ask before ``--prune`` deletes (on a terminal); refuse elsewhere without --yes."""
-    out = state.out
-
-    async def work(server: Server, client: Any) -> ManifestPlan:
-        result: ManifestPlan = await client.dnn_model_repo.plan_manifest(manifest, prune=True)
-        return result
-
-    plans = _run(state, servers, work)
     doomed = [
-        f"{server.url}: {_describe(c)}"
-        for server, result in zip(servers, plans, strict=True)
-        if result is not None
-        for c in result.changes
-        if c.action.value == "delete"
+        f"{server.url}: {_describe(change)}"
+        for server in servers
+        if server.result is not None
+        for change in server.result.changes
+        if change.action.value == "delete"
     ]
-    if not doomed:
-        return
-    if not sys.stdin.isatty():
-        out.fail(
-            f"refusing to delete {len(doomed)} model(s) without --yes: stdin is not a terminal",
-            hint="run `plan --prune` to see them; add --yes to delete without asking",
-            code=EXIT_USAGE,
-        )
-    typer.echo("--prune will delete:\n  " + "\n  ".join(doomed), err=True)
-    if not typer.confirm(f"Delete {len(doomed)} model(s)?", default=False, err=True):
-        out.fail("nothing changed", code=EXIT_FAILED)
+    if doomed:
+        refuse_without_yes(state, False, f"{len(doomed)} model(s) (--prune)")
+        confirm_delete(state, doomed, f"Delete {len(doomed)} model(s)?")
 
 
 def _print_report(out: Output, url: str, report: ApplyReport) -> None:
@@ -358,19 +354,25 @@ def export(
 
     YAML, or JSON with --json or an --output name ending in .json.
     """
+    from invokeai_py_client.dnn_model import ModelManifest
+
     from ._context import connect
 
     state = state_of(ctx)
     out = state.out
     with connect(state) as client:
-        manifest = client.dnn_model_repo.export_manifest(lock=lock)
+        models = client.dnn_model_repo.list_models()
+    manifest = ModelManifest.from_models(models, lock=lock)
+    left_out = len(models) - len(manifest.models)
     as_json = out.json_mode or (output is not None and output.suffix.lower() == ".json")
     text = out.mask(manifest.dumps("json" if as_json else "yaml"))
     if output is None:
         sys.stdout.write(text)
-        return
-    try:
-        output.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        out.fail(f"cannot write {output}: {exc.strerror or exc}")
-    out.line(f"wrote {len(manifest.models)} model(s) to {output}", err=True)
+    else:
+        try:
+            output.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            out.fail(f"cannot write {output}: {exc.strerror or exc}")
+        out.line(f"wrote {len(manifest.models)} model(s) to {output}", err=True)
+    if left_out:
+        out.line(f"left out {left_out} model(s) without a source a manifest can hold", err=True)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ._context import connect, report, state_of
-from .output import EXIT_FAILED, EXIT_USAGE, Output, human_size
+from ._context import confirm_delete, connect, refuse_without_yes, report, state_of
+from .output import EXIT_FAILED, Output, human_size
 
 if TYPE_CHECKING:
     from invokeai_py_client import DnnModel
@@ -120,10 +119,6 @@ def server(ctx: typer.Context) -> None:
     out.line(f"mode:       {'multi-user' if multiuser else 'single-user'}")
 
 
-def _stdin_is_tty() -> bool:
-    return sys.stdin.isatty()
-
-
 def delete(
     ctx: typer.Context,
     keys: Annotated[list[str], typer.Argument(help="Keys of the models to delete.")],
@@ -132,12 +127,7 @@ def delete(
     """Delete models (their records, and their files under the models directory)."""
     state = state_of(ctx)
     out = state.out
-    if not yes and not _stdin_is_tty():
-        out.fail(
-            f"refusing to delete {len(keys)} model(s) without --yes: stdin is not a terminal",
-            hint="add --yes to delete without asking",
-            code=EXIT_USAGE,
-        )
+    refuse_without_yes(state, yes, f"{len(keys)} model(s)")
     results: list[dict[str, Any]] = []
     code = 0
     with connect(state) as client:
@@ -147,9 +137,7 @@ def delete(
             for key in keys:
                 model = repo.get_model_by_key(key)
                 names.append(f"{model.name} ({key})" if model else f"{key} (not found)")
-            typer.echo("About to delete:\n  " + "\n  ".join(names), err=True)
-            if not typer.confirm(f"Delete {len(keys)} model(s)?", default=False, err=True):
-                out.fail("nothing deleted", code=EXIT_FAILED)
+            confirm_delete(state, names, f"Delete {len(keys)} model(s)?")
         for key in keys:
             try:
                 deleted = repo.delete_model(key)

@@ -114,15 +114,27 @@ class WaitPlan:
         self.done: deque[JobHandleBase] = deque()
         self._trackers: dict[int, _Tracker] = {}
         for job in jobs:
-            if not isinstance(job, JobHandleBase):
-                raise InvalidArgumentError(f"not an install-job handle: {job!r}")
-            self._trackers[id(job)] = _Tracker()
-            self.pending[id(job)] = job
-            if job.info.is_terminal:
-                self._take(job, job.info)  # reported once, like any end
+            self.add(job)
         self.events = False
         self._interval = min(FIRST_POLL, clock.poll_interval)
         self._next_poll = 0.0
+
+    def add(self, job: JobHandleBase) -> None:
+        """Follow ``job`` too (a wait that is running takes it at its next step)."""
+        if not isinstance(job, JobHandleBase):
+            raise InvalidArgumentError(f"not an install-job handle: {job!r}")
+        if id(job) in self._trackers:
+            return
+        self._trackers[id(job)] = _Tracker()
+        self.pending[id(job)] = job
+        if job.info.is_terminal:
+            self._take(job, job.info)  # reported once, like any end
+
+    def take_done(self) -> list[JobHandleBase]:
+        """The jobs that have ended and were not yielded yet (they will not be)."""
+        ended = list(self.done)
+        self.done.clear()
+        return ended
 
     # -- what the waits ask ------------------------------------------------------------
 

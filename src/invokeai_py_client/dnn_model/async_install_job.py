@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from .._async_event_stream import AsyncEventStream, AsyncSubscription
 from ..errors import EventStreamError
-from ._job_base import JobHandleBase
+from ._job_base import JobHandleBase, WaitClock
 from ._wait_plan import InstallProgress, WaitPlan
 from .dnn_model_models import InstallJobStatus, ModelInstJobInfo
 
@@ -126,7 +126,7 @@ class AsyncModelInstJobHandle(JobHandleBase):
 
 async def wait_for(
     plan: WaitPlan, stream: AsyncEventStream, poll: Callable[[WaitPlan], Awaitable[None]]
-) -> AsyncIterator[JobHandleBase]:
+) -> AsyncGenerator[JobHandleBase, None]:
     """Run ``plan``: yield each job as it ends (see ``install_job.wait_for``)."""
     wanted = plan.pending and stream.model_events
     subscription = await _subscribe(stream) if wanted else None
@@ -166,3 +166,42 @@ async def _subscribe(stream: AsyncEventStream) -> AsyncSubscription | None:
         return await stream.subscribe()
     except EventStreamError:
         return None
+
+
+class AsyncJobWaiter:
+    """One wait that jobs join while it runs (see ``install_job.JobWaiter``)."""
+
+    def __init__(
+        self,
+        repo: AsyncDnnModelRepository,
+        timeout: float | None,
+        on_progress: Callable[[InstallProgress], Any] | None,
+    ) -> None:
+        self._repo = repo
+        self._clock = WaitClock(timeout, 2.0)
+        self._on_progress = on_progress
+        self._plan = WaitPlan([], self._clock, on_progress)
+        self._ended: AsyncGenerator[JobHandleBase, None] | None = None
+
+    async def next_ended(self, jobs: Iterable[JobHandleBase]) -> list[JobHandleBase]:
+        """Follow ``jobs`` too; wait until one of all followed has ended; the ended ones."""
+        for job in jobs:
+            self._plan.add(job)
+        ended = self._plan.take_done()
+        if ended or not self._plan.pending:
+            return ended
+        if self._ended is None:
+            self._ended = wait_for(self._plan, self._repo._client.events, self._repo._poll)
+        try:
+            first = await anext(self._ended)
+        except BaseException:
+            await self.close()
+            raise
+        return [first, *self._plan.take_done()]
+
+    async def close(self) -> None:
+        """Stop following (drops the subscription)."""
+        if self._ended is not None:
+            await self._ended.aclose()
+        self._ended = None
+        self._plan = WaitPlan([], self._clock, self._on_progress)

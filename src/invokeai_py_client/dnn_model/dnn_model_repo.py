@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Generator, Iterable, Mapping
-from contextlib import closing
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -27,7 +26,7 @@ from .dnn_model_models import (
     StarterModelCatalog,
 )
 from .dnn_model_types import BaseDnnModelType, DnnModel, DnnModelFormat, DnnModelType
-from .install_job import ModelInstJobHandle, wait_for
+from .install_job import JobWaiter, ModelInstJobHandle, wait_for
 from .manifest import ModelManifest
 from .manifest_plan import (
     ApplyReport,
@@ -37,9 +36,10 @@ from .manifest_plan import (
     Update,
     WaitAny,
     apply_steps,
-    as_manifest,
     check_apply_args,
+    checked_manifest,
     plan_changes,
+    planned,
 )
 
 if TYPE_CHECKING:
@@ -408,58 +408,97 @@ class DnnModelRepository:
     def plan_manifest(self, manifest: Manifest, *, prune: bool = False) -> ManifestPlan:
         """What applying ``manifest`` would change here: one list request, no write.
 
-        ``manifest`` is a ``ModelManifest``, a file path or a parsed mapping.
-        With ``prune``, the models the manifest does not list are to be deleted.
+        Parameters
+        ----------
+        manifest : ModelManifest, str, Path or mapping
+            The manifest, a file (YAML, or JSON by its ``.json`` name), or parsed data.
+        prune : bool
+            Also plan to delete the models the manifest does not list.
+
+        Raises
+        ------
+        ManifestError
+            The manifest is invalid, or a source names an unset ``${VAR}``.
         """
-        wanted = as_manifest(manifest)
+        wanted = checked_manifest(manifest, prune)
         return plan_changes(wanted, self.list_models(), prune=prune)
 
     def apply_manifest(
         self,
-        manifest: Manifest,
+        manifest: Manifest | ManifestPlan,
         *,
         prune: bool = False,
         concurrency: int = 4,
         timeout: float | None = 3600.0,
-        on_progress: Callable[[InstallProgress], Any] | None = None,
+        on_progress: OnProgress = None,
     ) -> ApplyReport:
-        """Make the server match ``manifest``; with nothing to change, nothing is sent
-        but one list request.
+        """Make the server match ``manifest``; with nothing to change, send only the
+        one list request.
 
-        Installs run ``concurrency`` at a time (``on_progress`` as in ``wait``);
-        one failure does not stop the rest. A pinned hash is checked after install.
-        Returns what was done, skipped and failed; raises ``ManifestError`` before
-        any write when an install needs an unset ``${VARIABLE}``.
+        Installs run ``concurrency`` at a time, then updates, then (``prune``)
+        deletes; one failure does not stop the rest. A pinned hash is checked after
+        install, and settings the server dropped at install are set after it.
+
+        Parameters
+        ----------
+        manifest : ModelManifest, str, Path, mapping or ManifestPlan
+            As for ``plan_manifest``; a ``ManifestPlan`` is carried out as planned
+            (no list request; ``prune`` must then be False).
+        prune : bool
+            Also delete the models the manifest does not list.
+        concurrency : int
+            Installs at a time.
+        timeout : float or None
+            Seconds for all installs to end.
+        on_progress : callable, optional
+            Called with an ``InstallProgress`` per job, as in ``wait``.
+
+        Returns
+        -------
+        ApplyReport
+            What was done, skipped and failed (failures are reported, not raised).
+
+        Raises
+        ------
+        ManifestError
+            Before any write: the manifest is invalid, or an install needs an unset
+            ``${VAR}``.
         """
-        wanted = as_manifest(manifest)
-        check_apply_args(concurrency, timeout)
-        plan = plan_changes(wanted, self.list_models(), prune=prune)
-        steps = apply_steps(plan, concurrency=concurrency, timeout=timeout, environ=os.environ)
+        check_apply_args(prune, concurrency, timeout, on_progress)
+        if isinstance(manifest, ManifestPlan):
+            plan = planned(manifest, prune)
+        else:
+            wanted = checked_manifest(manifest, prune)
+            plan = plan_changes(wanted, self.list_models(), prune=prune)
+        steps = apply_steps(plan, concurrency=concurrency, environ=os.environ)
+        waiter = JobWaiter(self, timeout, on_progress)
         reply: Any = None
-        while True:
-            try:
-                step = steps.send(reply)
-            except StopIteration as stop:
-                return cast(ApplyReport, stop.value)
-            try:
-                reply = self._apply_step(step, on_progress)
-            except InvokeAIError as exc:
-                reply = exc
+        try:
+            while True:
+                try:
+                    step = steps.send(reply)
+                except StopIteration as stop:
+                    return cast(ApplyReport, stop.value)
+                try:
+                    reply = self._apply_step(step, waiter)
+                except InvokeAIError as exc:
+                    reply = exc
+        finally:
+            waiter.close()
 
     def export_manifest(self, *, lock: bool = False) -> ModelManifest:
-        """The manifest of the server's models (settings, never a token);
-        ``lock`` pins each model's hash."""
+        """The manifest of the server's models: settings included, never a token.
+
+        ``lock`` pins each model's hash (``apply_manifest`` then checks it).
+        Records whose source a manifest cannot hold are left out.
+        """
         return ModelManifest.from_models(self.list_models(), lock=lock)
 
-    def _apply_step(self, step: Step, on_progress: OnProgress) -> Any:
+    def _apply_step(self, step: Step, waiter: JobWaiter) -> Any:
         if isinstance(step, Install):
             return self.install_model(step.source, step.config, step.inplace, step.access_token)
         if isinstance(step, WaitAny):
-            jobs = cast(tuple[ModelInstJobHandle, ...], step.jobs)
-            ended = self.as_completed(jobs, timeout=step.timeout, on_progress=on_progress)
-            with closing(ended):
-                next(ended)
-            return [job for job in jobs if job.info.is_terminal]
+            return waiter.next_ended(step.jobs)
         if isinstance(step, Update):
             return self.update_model(step.key, step.changes)
         return self.delete_model(step.key)

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterable
 from typing import TYPE_CHECKING, Any
 
 from .._event_stream import EventStream, Subscription
 from ..errors import EventStreamError
-from ._job_base import JobHandleBase
+from ._job_base import JobHandleBase, WaitClock
 from ._wait_plan import InstallProgress, WaitPlan
 from .dnn_model_models import InstallJobStatus, ModelInstJobInfo
 
 if TYPE_CHECKING:
     from .dnn_model_repo import DnnModelRepository
 
-__all__ = ["ModelInstJobHandle", "wait_for"]
+__all__ = ["JobWaiter", "ModelInstJobHandle", "wait_for"]
 
 
 class ModelInstJobHandle(JobHandleBase):
@@ -129,7 +129,7 @@ class ModelInstJobHandle(JobHandleBase):
 
 def wait_for(
     plan: WaitPlan, stream: EventStream, poll: Callable[[WaitPlan], None]
-) -> Iterator[JobHandleBase]:
+) -> Generator[JobHandleBase, None, None]:
     """Run ``plan``: yield each job as it ends. Subscribes before the first poll, so no
     end is missed; polls after every reconnect and when the plan says so."""
     wanted = plan.pending and stream.model_events
@@ -170,3 +170,45 @@ def _subscribe(stream: EventStream) -> Subscription | None:
         return stream.subscribe()
     except EventStreamError:
         return None
+
+
+class JobWaiter:
+    """One wait that jobs join while it runs (``apply_manifest``'s installs).
+
+    One subscription and one first poll serve every job; progress rates carry on.
+    """
+
+    def __init__(
+        self,
+        repo: DnnModelRepository,
+        timeout: float | None,
+        on_progress: Callable[[InstallProgress], Any] | None,
+    ) -> None:
+        self._repo = repo
+        self._clock = WaitClock(timeout, 2.0)
+        self._on_progress = on_progress
+        self._plan = WaitPlan([], self._clock, on_progress)
+        self._ended: Generator[JobHandleBase, None, None] | None = None
+
+    def next_ended(self, jobs: Iterable[JobHandleBase]) -> list[JobHandleBase]:
+        """Follow ``jobs`` too; wait until one of all followed has ended; the ended ones."""
+        for job in jobs:
+            self._plan.add(job)
+        ended = self._plan.take_done()
+        if ended or not self._plan.pending:
+            return ended
+        if self._ended is None:
+            self._ended = wait_for(self._plan, self._repo._client.events, self._repo._poll)
+        try:
+            first = next(self._ended)
+        except BaseException:  # a lost job, a timeout: the next call starts afresh
+            self.close()
+            raise
+        return [first, *self._plan.take_done()]
+
+    def close(self) -> None:
+        """Stop following (drops the subscription)."""
+        if self._ended is not None:
+            self._ended.close()
+        self._ended = None
+        self._plan = WaitPlan([], self._clock, self._on_progress)

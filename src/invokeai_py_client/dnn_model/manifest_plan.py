@@ -25,17 +25,23 @@ repository carries them out.
 from __future__ import annotations
 
 import enum
-import time
+import os
 from collections.abc import Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
-from typing import Any
+from typing import Any, Literal
 
-from ..errors import InstallJobError, InvalidArgumentError, InvokeAIError, ManifestError
+from ..errors import (
+    InstallJobLostError,
+    InstallJobTimeoutError,
+    InvalidArgumentError,
+    InvokeAIError,
+    ManifestError,
+)
 from ._job_base import JobHandleBase
 from .dnn_model_models import ModelInstallConfig, ModelInstJobInfo
 from .dnn_model_types import DnnModel
-from .manifest import ManifestModel, ModelManifest, expand_env, source_key
+from .manifest import MASKED, ManifestModel, ModelManifest, env_names, expand_env, source_key
 
 __all__ = [
     "AppliedChange",
@@ -60,15 +66,23 @@ class PlanAction(str, enum.Enum):
         return self.value
 
 
+MatchedBy = Literal["source", "hash", "name"]
+Outcome = Literal["done", "skipped", "failed"]
+
+
 @dataclass(frozen=True)
 class PlannedChange:
-    """One entry (or, for ``delete``, one unlisted model) and what to do with it."""
+    """One entry (or, for ``delete``, one unlisted model) and what to do with it.
+
+    ``changes`` are the settings an ``update`` sends; ``matched_by`` says which rule
+    matched the entry to ``model``.
+    """
 
     action: PlanAction
     entry: ManifestModel | None = None
     model: DnnModel | None = None
     changes: dict[str, Any] = field(default_factory=dict)
-    matched_by: str | None = None
+    matched_by: MatchedBy | None = None
 
     @property
     def label(self) -> str:
@@ -79,19 +93,20 @@ class PlannedChange:
         return f"{self.model.name} ({self.model.key})"
 
     def to_dict(self) -> dict[str, Any]:
-        """As JSON: action, source, key, name, matched_by, changes."""
-        return {
+        """As JSON: action, source, key, name, matched_by, changes (and hashes)."""
+        model, entry = self.model, self.entry
+        source = entry.install_source if entry else source_key(getattr(model, "source", None))
+        doc = {
             "action": self.action.value,
-            "source": self.entry.install_source if self.entry else self.model_source,
-            "key": self.model.key if self.model else None,
-            "name": self.model.name if self.model else (self.entry.name if self.entry else None),
+            "source": source,
+            "key": model.key if model else None,
+            "name": model.name if model else (entry.name if entry else None),
             "matched_by": self.matched_by,
             "changes": self.changes,
         }
-
-    @property
-    def model_source(self) -> str | None:
-        return source_key(self.model.source) if self.model is not None else None
+        if self.action is PlanAction.HASH_MISMATCH:
+            doc["hash"] = {"pinned": entry and entry.hash, "found": model and model.hash}
+        return doc
 
 
 @dataclass(frozen=True)
@@ -122,61 +137,72 @@ class ManifestPlan:
         }
 
 
+def check_sources(manifest: ModelManifest, environ: Mapping[str, str] | None = None) -> None:
+    """Raise ``ManifestError`` when a source names an unset ``${VAR}`` (it cannot match)."""
+    env = os.environ if environ is None else environ
+    missing = {n for e in manifest.models for n in env_names(e.source) if not env.get(n)}
+    if missing:
+        raise ManifestError(
+            f"environment variable(s) not set: {', '.join(sorted(missing))} (sources use "
+            "them); nothing was sent"
+        )
+
+
 def plan_changes(
     manifest: ModelManifest, models: Iterable[DnnModel], *, prune: bool = False
 ) -> ManifestPlan:
     """Match the manifest's entries to ``models`` and say what to change (no I/O)."""
     models = list(models)
-    claimed: set[str] = set()
+    index = _Index(models)
     changes = []
     for entry in manifest.models:
-        model, matched_by = _match(entry, models, claimed)
+        model, matched_by = index.match(entry)
         if model is None:
             changes.append(PlannedChange(PlanAction.INSTALL, entry))
             continue
-        claimed.add(model.key)
         if entry.hash and model.hash != entry.hash:
-            changes.append(
-                PlannedChange(
-                    PlanAction.HASH_MISMATCH,
-                    entry,
-                    model,
-                    {"hash": {"expected": entry.hash, "found": model.hash}},
-                    matched_by,
-                )
-            )
+            changes.append(PlannedChange(PlanAction.HASH_MISMATCH, entry, model, {}, matched_by))
             continue
         diff = settings_diff(entry, model)
         action = PlanAction.UPDATE if diff else PlanAction.KEEP
         changes.append(PlannedChange(action, entry, model, diff, matched_by))
     if prune:
         for model in models:
-            if model.key not in claimed:
+            if model.key not in index.claimed:
                 changes.append(PlannedChange(PlanAction.DELETE, model=model))
     return ManifestPlan(changes)
 
 
-def _match(
-    entry: ManifestModel, models: Sequence[DnnModel], claimed: set[str]
-) -> tuple[DnnModel | None, str | None]:
-    free = [m for m in models if m.key not in claimed]
-    key = entry.key
-    for model in free:
-        if source_key(model.source) == key:
-            return model, "source"
-    if entry.hash:
-        for model in free:
-            if model.hash == entry.hash:
-                return model, "hash"
-    if entry.name and entry.type and entry.base:
-        for model in free:
-            if (model.name, str(model.type), str(model.base)) == (
-                entry.name,
-                entry.type,
-                entry.base,
-            ):
-                return model, "name"
-    return None, None
+class _Index:
+    """The server's models by recorded source, hash, and name/type/base; each model is
+    claimed by one entry at most."""
+
+    def __init__(self, models: Sequence[DnnModel]) -> None:
+        self.claimed: set[str] = set()
+        self._by: dict[MatchedBy, dict[Any, list[DnnModel]]] = {
+            "source": {},
+            "hash": {},
+            "name": {},
+        }
+        for model in models:
+            self._by["source"].setdefault(source_key(model.source), []).append(model)
+            self._by["hash"].setdefault(model.hash, []).append(model)
+            named = (model.name, str(model.type), str(model.base))
+            self._by["name"].setdefault(named, []).append(model)
+
+    def match(self, entry: ManifestModel) -> tuple[DnnModel | None, MatchedBy | None]:
+        """The first unclaimed model by the first rule that finds one; it is claimed."""
+        wanted: list[tuple[MatchedBy, Any]] = [("source", entry.key)]
+        if entry.hash:
+            wanted.append(("hash", entry.hash))
+        if entry.name and entry.type and entry.base:
+            wanted.append(("name", (entry.name, entry.type, entry.base)))
+        for rule, value in wanted:
+            for model in self._by[rule].get(value, ()):
+                if model.key not in self.claimed:
+                    self.claimed.add(model.key)
+                    return model, rule
+        return None, None
 
 
 def settings_diff(entry: ManifestModel, model: DnnModel) -> dict[str, Any]:
@@ -204,7 +230,7 @@ class AppliedChange:
     """What became of one planned change: ``done``, ``skipped`` or ``failed``."""
 
     change: PlannedChange
-    outcome: str = "skipped"
+    outcome: Outcome = "skipped"
     model: DnnModel | None = None
     job: ModelInstJobInfo | None = None
     error: str | None = None
@@ -216,15 +242,12 @@ class AppliedChange:
 
     def to_dict(self) -> dict[str, Any]:
         """As JSON: the planned change, its outcome, the model's key and the error."""
-        model = self.model or self.change.model
-        return {
-            **self.change.to_dict(),
-            "outcome": self.outcome,
-            "key": model.key if model else None,
-            "name": model.name if model else self.change.to_dict()["name"],
-            "job_id": self.job.id if self.job else None,
-            "error": self.error,
-        }
+        doc = self.change.to_dict()
+        if self.model is not None:
+            doc.update(key=self.model.key, name=self.model.name)
+        doc.update(outcome=self.outcome, job_id=self.job.id if self.job else None)
+        doc["error"] = self.error
+        return doc
 
 
 @dataclass
@@ -234,7 +257,7 @@ class ApplyReport:
     plan: ManifestPlan
     results: list[AppliedChange]
 
-    def of(self, outcome: str) -> list[AppliedChange]:
+    def of(self, outcome: Outcome) -> list[AppliedChange]:
         """The results with this outcome (``done``, ``skipped``, ``failed``)."""
         return [r for r in self.results if r.outcome == outcome]
 
@@ -245,7 +268,8 @@ class ApplyReport:
 
     def counts(self) -> dict[str, int]:
         """How many results were done, skipped and failed."""
-        return {o: len(self.of(o)) for o in ("done", "skipped", "failed")}
+        outcomes: tuple[Outcome, ...] = ("done", "skipped", "failed")
+        return {o: len(self.of(o)) for o in outcomes}
 
     def to_dict(self) -> dict[str, Any]:
         """As JSON: ``ok``, the counts and every result."""
@@ -260,18 +284,18 @@ class ApplyReport:
 class Install:
     """Start an install; the reply is a job handle or an ``InvokeAIError``."""
 
-    source: str
+    source: str = field(repr=False)  # may hold a token from ${VAR}
     config: ModelInstallConfig
     inplace: bool | None
-    access_token: str | None
+    access_token: str | None = field(repr=False)
 
 
 @dataclass(frozen=True)
 class WaitAny:
-    """Wait until one of ``jobs`` ends; the reply is the list of ended jobs."""
+    """Wait until one of ``jobs`` ends; the reply is the list of ended jobs, or the
+    ``InvokeAIError`` the wait raised."""
 
     jobs: tuple[JobHandleBase, ...]
-    timeout: float | None
 
 
 @dataclass(frozen=True)
@@ -293,21 +317,39 @@ Step = Install | WaitAny | Update | Delete
 ApplySteps = Generator[Step, Any, ApplyReport]
 
 
-def as_manifest(manifest: Any) -> ModelManifest:
-    """A ``ModelManifest`` from itself, a file path, or a parsed mapping."""
+def checked_manifest(manifest: Any, prune: Any) -> ModelManifest:
+    """A ``ModelManifest`` from itself, a file path or a parsed mapping, whose sources'
+    variables are set; ``prune`` checked too. Nothing is sent before this passes."""
+    check_prune(prune)
+    if isinstance(manifest, ManifestPlan):
+        raise InvalidArgumentError("a ManifestPlan is carried out by apply_manifest")
     if isinstance(manifest, ModelManifest):
-        return manifest
-    if isinstance(manifest, (str, PurePath)):
-        return ModelManifest.load(Path(manifest))
-    if isinstance(manifest, Mapping):
-        return ModelManifest.from_dict(manifest)
-    raise InvalidArgumentError(
-        f"a manifest is a ModelManifest, a file path or a mapping, not {type(manifest).__name__}"
-    )
+        wanted = manifest
+    elif isinstance(manifest, (str, PurePath)):
+        wanted = ModelManifest.load(Path(manifest))
+    elif isinstance(manifest, Mapping):
+        wanted = ModelManifest.from_dict(manifest)
+    else:
+        raise InvalidArgumentError(
+            f"a manifest is a ModelManifest, a file path or a mapping, not "
+            f"{type(manifest).__name__}"
+        )
+    check_sources(wanted)
+    return wanted
 
 
-def check_apply_args(concurrency: Any, timeout: Any) -> None:
-    """Refuse a concurrency that is not a positive int, or a negative timeout."""
+def planned(plan: ManifestPlan, prune: bool) -> ManifestPlan:
+    """A plan to carry out as it is (``prune`` was decided when it was made)."""
+    if prune:
+        raise InvalidArgumentError("prune is decided by plan_manifest; pass prune=False")
+    return plan
+
+
+def check_apply_args(prune: Any, concurrency: Any, timeout: Any, on_progress: Any) -> None:
+    """Refuse bad ``apply_manifest`` arguments before anything is sent."""
+    check_prune(prune)
+    if on_progress is not None and not callable(on_progress):
+        raise InvalidArgumentError(f"on_progress must be callable, not {on_progress!r:.60}")
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
         raise InvalidArgumentError(f"concurrency must be an int >= 1, not {concurrency!r}")
     if timeout is not None and (
@@ -316,18 +358,23 @@ def check_apply_args(concurrency: Any, timeout: Any) -> None:
         raise InvalidArgumentError(f"timeout must be seconds >= 0 or None, not {timeout!r}")
 
 
+def check_prune(prune: Any) -> None:
+    """Refuse a ``prune`` that is not a bool (``"no"`` must not mean yes)."""
+    if not isinstance(prune, bool):
+        raise InvalidArgumentError(f"prune must be True or False, not {prune!r:.60}")
+
+
 def needed_variables(plan: ManifestPlan, environ: Mapping[str, str]) -> list[str]:
-    """The unset environment variables the plan's installs need."""
-    names = {n for c in plan.of(PlanAction.INSTALL) if c.entry for n in c.entry.env_names()}
-    return sorted(n for n in names if not environ.get(n))
+    """The unset environment variables the plan's installs need, and masked tokens."""
+    installs = [c.entry for c in plan.of(PlanAction.INSTALL) if c.entry]
+    names = {n for entry in installs for n in entry.env_names()}
+    missing = sorted(n for n in names if not environ.get(n))
+    masked = [e.install_source for e in installs if MASKED in e.install_source]
+    return missing + [f"a token for {source} (written as ***)" for source in masked]
 
 
 def apply_steps(
-    plan: ManifestPlan,
-    *,
-    concurrency: int = 4,
-    timeout: float | None = 3600.0,
-    environ: Mapping[str, str],
+    plan: ManifestPlan, *, concurrency: int = 4, environ: Mapping[str, str]
 ) -> ApplySteps:
     """The steps that carry out ``plan``; returns the report.
 
@@ -338,12 +385,11 @@ def apply_steps(
     missing = needed_variables(plan, environ)
     if missing:
         raise ManifestError(
-            f"environment variable(s) not set: {', '.join(missing)} (the manifest's "
-            "installs need them); nothing was changed"
+            f"the manifest's installs need: {', '.join(missing)}; set them (write a token "
+            "in a source as ${VAR}); nothing was changed"
         )
     results = {id(c): AppliedChange(c) for c in plan.changes}
-    deadline = None if timeout is None else time.monotonic() + timeout
-    yield from _installs(plan.of(PlanAction.INSTALL), results, concurrency, deadline, environ)
+    yield from _installs(plan.of(PlanAction.INSTALL), results, concurrency, environ)
     for change in plan.of(PlanAction.UPDATE):
         assert change.model is not None
         reply = yield Update(change.model.key, change.changes)
@@ -355,9 +401,9 @@ def apply_steps(
             reply = ManifestError("the model was already gone")
         _record(results[id(change)], reply, model=change.model)
     for change in plan.of(PlanAction.HASH_MISMATCH):
-        found = change.changes["hash"]["found"]
+        assert change.model is not None
         results[id(change)].outcome = "failed"
-        results[id(change)].error = _mismatch(change.entry, found, change.model)
+        results[id(change)].error = _mismatch(change.entry, change.model.hash, change.model)
     return ApplyReport(plan, [results[id(c)] for c in plan.changes])
 
 
@@ -365,7 +411,6 @@ def _installs(
     changes: list[PlannedChange],
     results: dict[int, AppliedChange],
     concurrency: int,
-    deadline: float | None,
     environ: Mapping[str, str],
 ) -> Generator[Step, Any, None]:
     queue = list(changes)
@@ -388,19 +433,36 @@ def _installs(
                 _record(results[id(change)], reply)
         if not running:
             continue
-        left = None if deadline is None else max(0.0, deadline - time.monotonic())
-        reply = yield WaitAny(tuple(job for job, _ in running.values()), left)
-        if isinstance(reply, InstallJobError):  # out of time: every running job fails
-            for job, change in running.values():
-                _record(results[id(change)], reply, job=job.info)
-            running.clear()
-            for change in queue:
-                _record(results[id(change)], ManifestError("not started: out of time"))
-            queue.clear()
+        reply = yield WaitAny(tuple(job for job, _ in running.values()))
+        if isinstance(reply, InvokeAIError):
+            _wait_failed(reply, running, queue, results)
             continue
         for job in reply:
             _, change = running.pop(id(job))
             yield from _finish(results[id(change)], job.info)
+
+
+def _wait_failed(
+    error: InvokeAIError,
+    running: dict[int, tuple[JobHandleBase, PlannedChange]],
+    queue: list[PlannedChange],
+    results: dict[int, AppliedChange],
+) -> None:
+    """A wait raised: a lost job fails alone; out of time, every job left fails; any other
+    error (the server unreachable) fails the running jobs, whose end is unknown."""
+    if isinstance(error, InstallJobLostError):
+        lost = [k for k, (job, _) in running.items() if job.id == error.info.id] or list(running)
+        for k in lost:
+            job, change = running.pop(k)
+            _record(results[id(change)], error, job=job.info)
+        return
+    for job, change in running.values():
+        _record(results[id(change)], error, job=job.info)
+    running.clear()
+    if isinstance(error, InstallJobTimeoutError):
+        for change in queue:
+            _record(results[id(change)], ManifestError("not started: out of time"))
+        queue.clear()
 
 
 def _finish(result: AppliedChange, info: ModelInstJobInfo) -> Generator[Step, Any, None]:
