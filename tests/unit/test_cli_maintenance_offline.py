@@ -220,7 +220,10 @@ def test_scan_lists(v: respx.MockRouter) -> None:
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout) == fixture["body"]
     table = run("scan", path)
-    assert table.exit_code == 0 and "yes" in table.stdout
+    assert table.exit_code == 0
+    for found in fixture["body"]:  # one row per path, marked installed
+        (row,) = [line for line in table.stdout.splitlines() if found["path"] in line]
+        assert ("yes" if found["is_installed"] else "no") in row.split("│")[-2]
     assert f"{len(fixture['body'])} model(s) found, 0 not installed" in table.stderr
     nothing = run("scan", path, "--install")
     assert nothing.exit_code == 0 and "nothing to install" in nothing.stdout

@@ -371,3 +371,22 @@ def test_late_events_do_not_move_a_job_back() -> None:
     )
     updated = job_update(info, late)
     assert updated is None or updated.status == "downloads_done"
+
+
+def test_a_plan_holds_the_jobs_it_followed() -> None:
+    """Jobs are known by id(): a job freed while followed could give its id to a new one,
+    which the plan would then take for known and never follow (apply_manifest hung)."""
+    import gc
+    import weakref
+
+    from invokeai_py_client.dnn_model._job_base import JobHandleBase
+
+    plan = WaitPlan([], WaitClock(1.0, 0.5), None)
+    done = ModelInstJobInfo.model_validate({"id": 1, "status": "completed", "source": "/m/a"})
+    job = JobHandleBase(None, done)
+    plan.add(job)
+    assert plan.take_done() == [job]
+    ref = weakref.ref(job)
+    del job
+    gc.collect()
+    assert ref() is not None

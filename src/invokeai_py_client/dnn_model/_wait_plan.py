@@ -112,7 +112,8 @@ class WaitPlan:
         self.on_progress = on_progress
         self.pending: dict[int, JobHandleBase] = {}
         self.done: deque[JobHandleBase] = deque()
-        self._trackers: dict[int, _Tracker] = {}
+        # by id(job); the job is held too, so that its id is never reused while followed
+        self._trackers: dict[int, tuple[JobHandleBase, _Tracker]] = {}
         for job in jobs:
             self.add(job)
         self.events = False
@@ -125,7 +126,7 @@ class WaitPlan:
             raise InvalidArgumentError(f"not an install-job handle: {job!r}")
         if id(job) in self._trackers:
             return
-        self._trackers[id(job)] = _Tracker()
+        self._trackers[id(job)] = (job, _Tracker())
         self.pending[id(job)] = job
         if job.info.is_terminal:
             self._take(job, job.info)  # reported once, like any end
@@ -203,7 +204,7 @@ class WaitPlan:
                 self.poll_now()  # an end we could not read, or a change sent: ask
 
     def _take(self, job: JobHandleBase, info: ModelInstJobInfo) -> None:
-        tracker = self._trackers[id(job)]
+        tracker = self._trackers[id(job)][1]
         if self.on_progress is not None:
             report = tracker.report(job, info, time.monotonic())
             if report is not None:

@@ -28,6 +28,7 @@ import json
 import os
 import re
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any, Literal
 
@@ -75,6 +76,7 @@ def source_kind(source: str) -> SourceKind | None:
     return None
 
 
+@lru_cache(maxsize=8192)  # a pure function of the text; plans ask for each source often
 def source_key(source: str | None) -> str:
     """``source`` as the server records it, secrets masked: what matching compares.
 
