@@ -6,14 +6,15 @@
 #               examples, until Ctrl-C
 #   --port N    listen on N (default: a free port; 9090 with --serve)
 # The first run installs InvokeAI (several minutes, ~7 GB, progress shown); later runs
-# take about 30 s.
+# take about 20 s.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 port=""
 serve=0
 while [ $# -gt 0 ]; do
     case "$1" in
-        --port) port="$2"; shift 2 ;;
+        --port) [ $# -ge 2 ] || { echo "demo: --port needs a number" >&2; exit 2; }
+                port="$2"; shift 2 ;;
         --port=*) port="${1#--port=}"; shift ;;
         --serve) serve=1; shift ;;
         *) echo "demo: unknown option $1 (use --serve, --port N)" >&2; exit 2 ;;
@@ -38,15 +39,17 @@ stop() {
     echo "demo: server stopped" >&2
 }
 trap stop EXIT
+ready=0
 for _ in $(seq 240); do
-    grep -q "^files for URL installs" "$log" && break
-    if ! kill -0 "$server" 2>/dev/null; then
-        cat "$log" >&2
-        echo "demo: the server did not start" >&2
-        exit 1
-    fi
+    if grep -q "^files for URL installs" "$log"; then ready=1; break; fi
+    kill -0 "$server" 2>/dev/null || break
     sleep 0.5
 done
+if [ "$ready" != 1 ]; then
+    cat "$log" >&2
+    echo "demo: the server did not start (log above)" >&2
+    exit 1
+fi
 INVOKEAI_URL="$(sed -n 's/^InvokeAI .* running at \(http[^ ]*\) .*/\1/p' "$log")"
 DEMO_FILES="$(sed -n 's/^files for URL installs[^:]*: //p' "$log")"
 [ -n "$INVOKEAI_URL" ] && [ -n "$DEMO_FILES" ] || { cat "$log" >&2; exit 1; }

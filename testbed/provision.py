@@ -130,13 +130,19 @@ def _run_logged(cmd: list[str], log_path: Path, *, every: float = 10.0) -> None:
     with open(log_path, "a") as log:
         log.write(f"\n$ {' '.join(cmd)}\n")
         log.flush()
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        while True:
+        with subprocess.Popen(
+            cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        ) as proc:
             try:
-                returncode = proc.wait(timeout=every)
-                break
-            except subprocess.TimeoutExpired:
-                _log(f"... {time.monotonic() - started:.0f} s: {_tail(log_path, 1)[:150]}")
+                while True:
+                    try:
+                        returncode = proc.wait(timeout=every)
+                        break
+                    except subprocess.TimeoutExpired:
+                        _log(f"... {time.monotonic() - started:.0f} s: {_tail(log_path, 1)[:150]}")
+            except BaseException:  # Ctrl-C, SIGTERM: leave no pip behind
+                proc.kill()
+                raise
     if returncode != 0:
         raise ProvisionError(
             f"command failed (exit {returncode}): {' '.join(cmd)}\n"
