@@ -20,6 +20,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -30,6 +31,7 @@ from typing import Any
 
 import httpx
 import pytest
+from typer.testing import CliRunner
 
 from invokeai_py_client import InvokeAIClient
 from invokeai_py_client.client import parse_version
@@ -123,6 +125,27 @@ def install_and_wait(client: Client, installed: list[str]) -> InstallAndWait:
         return handle, info
 
     return run
+
+
+# -- the command line ---------------------------------------------------------------------
+
+Cli = Callable[..., Any]
+
+
+@pytest.fixture
+def cli(invokeai_url: str) -> Cli:
+    """``cli(*args, input=None)``: run ``invokeai-models --url <test bed> *args`` in-process."""
+    from invokeai_py_client.cli.app import app
+
+    def run(*args: str, input: str | None = None) -> Any:
+        return CliRunner().invoke(app, ["--url", invokeai_url, *args], input=input)
+
+    return run
+
+
+def json_lines(text: str) -> list[dict[str, Any]]:
+    """The JSON objects of a --json output, one per line."""
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
 # -- a local HTTP server for URL installs ------------------------------------------------

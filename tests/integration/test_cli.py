@@ -4,35 +4,17 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
 from invokeai_py_client import InvokeAIClient
 from invokeai_py_client.client import parse_version
 from testbed import tiny_models as tm
-from tests.integration.conftest import SlowModelServer
+from tests.integration.conftest import Cli, SlowModelServer, json_lines
 
 TIMEOUT = 60.0
-Cli = Callable[..., Any]
-
-
-@pytest.fixture
-def cli(invokeai_url: str) -> Cli:
-    """``cli(*args)``: run ``invokeai-models --url <test bed> *args`` in-process."""
-    from invokeai_py_client.cli.app import app
-
-    def run(*args: str, input: str | None = None) -> Any:
-        return CliRunner().invoke(app, ["--url", invokeai_url, *args], input=input)
-
-    return run
-
-
-def json_lines(text: str) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
 def wait_for_job_status(cli: Cli, job_id: int, wanted: set[str]) -> dict[str, Any]:

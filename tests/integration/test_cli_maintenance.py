@@ -6,33 +6,15 @@ from __future__ import annotations
 import json
 import shutil
 import uuid
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
 from testbed import tiny_models as tm
 from testbed.server import InvokeAIServer
+from tests.integration.conftest import Cli, json_lines
 
-Cli = Callable[..., Any]
 BOGUS_HF_TOKEN = "hf_bogusCLItoken" + "x" * 24
-
-
-@pytest.fixture
-def cli(invokeai_url: str) -> Cli:
-    """``cli(*args, input=None)``: run ``invokeai-models --url <test bed> *args`` in-process."""
-    from invokeai_py_client.cli.app import app
-
-    def run(*args: str, input: str | None = None) -> Any:
-        return CliRunner().invoke(app, ["--url", invokeai_url, *args], input=input)
-
-    return run
-
-
-def json_lines(text: str) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
 def one_line(text: str) -> str:

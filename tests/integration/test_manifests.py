@@ -21,7 +21,7 @@ from invokeai_py_client import InvokeAIClient
 from invokeai_py_client.dnn_model import ModelManifest, PlanAction
 from testbed import tiny_models as tm
 from testbed.server import start_server
-from tests.integration.conftest import Client, FileServer, MakeClient
+from tests.integration.conftest import Client, FileServer, MakeClient, json_lines
 
 TIMEOUT = 60.0
 
@@ -277,57 +277,53 @@ def _fingerprint(model: Any) -> tuple[Any, ...]:
 # -- the CLI ---------------------------------------------------------------------------
 
 
-def cli(*args: str, input: str | None = None, env: dict[str, str] | None = None) -> Any:
+def run_cli(*args: str, input: str | None = None, env: dict[str, str] | None = None) -> Any:
     from invokeai_py_client.cli.app import app
 
     return CliRunner().invoke(app, list(args), input=input, env=env)
-
-
-def json_lines(text: str) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
 def test_cli_plan_apply_export_on_one_server(
     invokeai_url: str, tiny_models_dir: Path, installed: list[str], tmp_path: Path
 ) -> None:
     file = write_manifest(tmp_path / "models.json", tiny_set(tiny_models_dir))
-    drift = cli("--url", invokeai_url, "--json", "plan", str(file), "--exit-code")
+    drift = run_cli("--url", invokeai_url, "--json", "plan", str(file), "--exit-code")
     assert drift.exit_code == 3, drift.output
     (doc,) = json_lines(drift.stdout)
     assert doc["drift"] is True and doc["counts"]["install"] == 3
 
-    applied = cli("--url", invokeai_url, "--json", "apply", str(file))
+    applied = run_cli("--url", invokeai_url, "--json", "apply", str(file))
     (doc,) = json_lines(applied.stdout)
     installed.extend(r["key"] for r in doc["results"] if r["key"])
     assert applied.exit_code == 0, applied.output
     assert doc["ok"] and doc["counts"] == {"done": 3, "skipped": 0, "failed": 0}
 
-    quiet = cli("--url", invokeai_url, "plan", str(file), "--exit-code")
+    quiet = run_cli("--url", invokeai_url, "plan", str(file), "--exit-code")
     assert quiet.exit_code == 0 and "3 already there" in quiet.stdout
-    text = cli("--url", invokeai_url, "apply", str(file))
+    text = run_cli("--url", invokeai_url, "apply", str(file))
     assert text.exit_code == 0 and "0 done, 3 skipped, 0 failed" in text.stdout
 
 
 def test_cli_bad_manifests_and_usage(invokeai_url: str, tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("models:\n  - source: o/r\n    trigger_phrase: [x]\n")
-    result = cli("--url", invokeai_url, "plan", str(bad))
+    result = run_cli("--url", invokeai_url, "plan", str(bad))
     assert result.exit_code == 2
     assert "models[0].trigger_phrase: unknown field (did you mean 'trigger_phrases'?)" in (
         result.stderr
     )
     token = tmp_path / "token.yaml"
     token.write_text("models:\n  - source: o/r\n    access_token: hf_SECRETSECRET\n")
-    result = cli("--url", invokeai_url, "--debug", "plan", str(token))
+    result = run_cli("--url", invokeai_url, "--debug", "plan", str(token))
     assert result.exit_code == 2 and "never the token itself" in result.stderr
-    missing = cli("--url", invokeai_url, "plan", str(tmp_path / "absent.yaml"))
+    missing = run_cli("--url", invokeai_url, "plan", str(tmp_path / "absent.yaml"))
     assert missing.exit_code == 2
-    several = cli("--url", invokeai_url, "--url", invokeai_url, "list")
+    several = run_cli("--url", invokeai_url, "--url", invokeai_url, "list")
     assert several.exit_code == 2 and "only plan and apply" in several.stderr
     unset = write_manifest(
         tmp_path / "unset.json", [{"source": "o/r", "access_token": "${NO_SUCH_VAR_X}"}]
     )
-    result = cli("--url", invokeai_url, "apply", str(unset))
+    result = run_cli("--url", invokeai_url, "apply", str(unset))
     assert result.exit_code == 2 and "NO_SUCH_VAR_X" in result.stderr
 
 
@@ -338,24 +334,24 @@ def test_cli_prune_needs_yes_off_a_terminal(
     with InvokeAIClient.from_url(fresh) as c:
         assert c.dnn_model_repo.apply_manifest({"models": entries}).ok
     file = write_manifest(tmp_path / "two.json", entries[:2])
-    refused = cli("--url", fresh, "apply", "--prune", str(file))
+    refused = run_cli("--url", fresh, "apply", "--prune", str(file))
     assert refused.exit_code == 2 and "without --yes" in refused.stderr
     with InvokeAIClient.from_url(fresh) as c:
         assert len(c.dnn_model_repo.list_models()) == 3
-    plan = cli("--url", fresh, "--json", "plan", "--prune", str(file))
+    plan = run_cli("--url", fresh, "--json", "plan", "--prune", str(file))
     (doc,) = json_lines(plan.stdout)
     assert doc["counts"]["delete"] == 1
-    done = cli("--url", fresh, "--json", "apply", "--prune", "--yes", str(file))
+    done = run_cli("--url", fresh, "--json", "apply", "--prune", "--yes", str(file))
     assert done.exit_code == 0, done.output
     (doc,) = json_lines(done.stdout)
     assert [r["outcome"] for r in doc["results"] if r["action"] == "delete"] == ["done"]
 
     out = tmp_path / "lock.yaml"
-    exported = cli("--url", fresh, "export", "--lock", "-o", str(out))
+    exported = run_cli("--url", fresh, "export", "--lock", "-o", str(out))
     assert exported.exit_code == 0 and "wrote 2 model(s)" in exported.stderr
     locked = ModelManifest.load(out)
     assert len(locked.models) == 2 and all(e.hash for e in locked.models)
-    as_json = cli("--url", fresh, "--json", "export")
+    as_json = run_cli("--url", fresh, "--json", "export")
     assert len(json.loads(as_json.stdout)["models"]) == 2
 
 
@@ -364,7 +360,7 @@ def test_cli_several_servers_at_once(
 ) -> None:
     entries = tiny_set(tiny_models_dir)[:2]  # in place: both servers read the same files
     file = write_manifest(tmp_path / "m.json", entries)
-    result = cli("--url", invokeai_url, "--url", fresh, "--json", "apply", str(file))
+    result = run_cli("--url", invokeai_url, "--url", fresh, "--json", "apply", str(file))
     docs = json_lines(result.stdout)
     for doc in docs:
         if doc["server"] == invokeai_url:
@@ -383,11 +379,11 @@ def test_cli_several_servers_at_once(
             "http://127.0.0.1:9",  # nothing listens there
         ],
     )
-    result = cli("--debug", "--json", "plan", str(listed), env={"FLEET_TOKEN": secret})
+    result = run_cli("--debug", "--json", "plan", str(listed), env={"FLEET_TOKEN": secret})
     assert result.exit_code == 1, result.output
     ok, down = json_lines(result.stdout)
     assert ok["server"] == fresh and ok["drift"] is False
     assert down["server"] == "http://127.0.0.1:9" and "hint" in down
     assert secret not in result.output
-    unset = cli("plan", str(listed))
+    unset = run_cli("plan", str(listed))
     assert unset.exit_code == 2 and "FLEET_TOKEN" in unset.stderr

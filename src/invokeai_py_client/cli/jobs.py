@@ -33,16 +33,12 @@ def _progress_text(info: ModelInstJobInfo) -> str:
 
 
 def _print_jobs(out: Output, infos: list[ModelInstJobInfo]) -> None:
-    if out.json_mode:
-        out.json([job_json(i) for i in infos])
-    elif out.quiet:
-        for i in infos:
-            out.essential(str(i.id))
-    else:
-        out.table(
-            ["id", "status", "progress", "source", "model key", "error"],
-            [(i.id, i.status, _progress_text(i), i.source, i.model_key, i.message) for i in infos],
-        )
+    out.listing(
+        [job_json(i) for i in infos],
+        [i.id for i in infos],
+        ["id", "status", "progress", "source", "model key", "error"],
+        [(i.id, i.status, _progress_text(i), i.source, i.model_key, i.message) for i in infos],
+    )
 
 
 @jobs_app.callback()

@@ -219,18 +219,15 @@ def scan(
         except BadRequestError as exc:
             raise typer.Exit(report(state, exc, hint=_scan_hint(path))) from None
         todo = [f.path for f in found if not f.is_installed]
-        if out.json_mode and not install:
-            out.json([f.model_dump(mode="json") for f in found])
-        elif out.quiet and not install:
-            for f in found:
-                out.essential(f.path)
-        elif not (out.quiet or out.json_mode):
-            if found:
-                out.table(
-                    ["path", "installed"],
-                    [(f.path, "yes" if f.is_installed else "no") for f in found],
-                )
-            out.line(f"{len(found)} model(s) found, {len(todo)} not installed", err=True)
+        if not install or not (out.quiet or out.json_mode):  # --install reports its jobs
+            out.listing(
+                [f.model_dump(mode="json") for f in found],
+                [f.path for f in found],
+                ["path", "installed"],
+                [(f.path, "yes" if f.is_installed else "no") for f in found],
+                summary=f"{len(found)} model(s) found, {len(todo)} not installed",
+                empty_table=False,
+            )
         if not install:
             return
         if not todo:
@@ -276,17 +273,31 @@ def missing(
             )
         result = repo.bulk_delete_models([m.key for m in found])
     failures = {f.key: f.error or "not deleted" for f in result.failed if f.key}
+    _report_deleted(
+        out,
+        "key",
+        [
+            (m.key, f"{m.name} ({m.key})", m.key in result.deleted, failures.get(m.key))
+            for m in found
+        ],
+    )
+
+
+def _report_deleted(
+    out: Output, field: str, items: list[tuple[str, str, bool, str | None]]
+) -> None:
+    """Per ``(id, label, deleted, error)``: a line, or one JSON list; exit 1 if any was not."""
     results: list[dict[str, Any]] = []
-    for m in found:
-        if m.key in result.deleted:
-            results.append({"key": m.key, "deleted": True, "error": None})
-            out.line(f"deleted {m.name} ({m.key})")
+    for ident, label, deleted, error in items:
+        if deleted:
+            results.append({field: ident, "deleted": True, "error": None})
+            out.line(f"deleted {label}")
             if out.quiet:
-                out.essential(m.key)
+                out.essential(ident)
             continue
-        error = failures.get(m.key, "the server did not report it deleted")
-        results.append({"key": m.key, "deleted": False, "error": error})
-        out.error(f"{m.name} ({m.key}) not deleted: {error}")
+        error = error or "the server did not report it deleted"
+        results.append({field: ident, "deleted": False, "error": error})
+        out.error(f"{label} not deleted: {error}")
     if out.json_mode:
         out.json(results)
     if any(not r["deleted"] for r in results):
@@ -294,18 +305,14 @@ def missing(
 
 
 def _print_missing(out: Output, found: list[DnnModel]) -> None:
-    if out.json_mode:
-        out.json([model_json(m) for m in found])
-    elif out.quiet:
-        for m in found:
-            out.essential(m.key)
-    else:
-        if found:
-            out.table(
-                ["key", "name", "base", "type", "path"],
-                [(m.key, m.name, m.base, m.type, m.path) for m in found],
-            )
-        out.line(f"{len(found)} model(s) with missing files", err=True)
+    out.listing(
+        [model_json(m) for m in found],
+        [m.key for m in found],
+        ["key", "name", "base", "type", "path"],
+        [(m.key, m.name, m.base, m.type, m.path) for m in found],
+        summary=f"{len(found)} model(s) with missing files",
+        empty_table=False,
+    )
 
 
 def orphaned(
@@ -326,21 +333,14 @@ def orphaned(
         repo = client.dnn_model_repo
         found = repo.list_orphaned_models()
         if not delete:
-            if out.json_mode:
-                out.json([o.model_dump(mode="json") for o in found])
-            elif out.quiet:
-                for o in found:
-                    out.essential(o.path)
-            else:
-                if found:
-                    out.table(
-                        ["path", "files", "size", "absolute path"],
-                        [
-                            (o.path, len(o.files), human_size(o.size_bytes), o.absolute_path)
-                            for o in found
-                        ],
-                    )
-                out.line(f"{len(found)} orphaned folder(s)", err=True)
+            out.listing(
+                [o.model_dump(mode="json") for o in found],
+                [o.path for o in found],
+                ["path", "files", "size", "absolute path"],
+                [(o.path, len(o.files), human_size(o.size_bytes), o.absolute_path) for o in found],
+                summary=f"{len(found)} orphaned folder(s)",
+                empty_table=False,
+            )
             return
         if not found:
             out.line("no orphaned folders")
@@ -357,21 +357,14 @@ def orphaned(
             result = repo.delete_orphaned_models(found)
         except InvalidArgumentError as exc:  # the listing changed since: not a usage error
             out.fail(str(exc), hint="run `invokeai-models orphaned` again", exc=exc)
-    results: list[dict[str, Any]] = []
-    for o in found:
-        if o.path in result.deleted:
-            results.append({"path": o.path, "deleted": True, "error": None})
-            out.line(f"deleted {o.absolute_path}")
-            if out.quiet:
-                out.essential(o.path)
-            continue
-        error = result.errors.get(o.path, "the server did not report it deleted")
-        results.append({"path": o.path, "deleted": False, "error": error})
-        out.error(f"{o.absolute_path} not deleted: {error}")
-    if out.json_mode:
-        out.json(results)
-    if any(not r["deleted"] for r in results):
-        raise typer.Exit(EXIT_FAILED)
+    _report_deleted(
+        out,
+        "path",
+        [
+            (o.path, o.absolute_path, o.path in result.deleted, result.errors.get(o.path))
+            for o in found
+        ],
+    )
 
 
 # -- cache -----------------------------------------------------------------------------------

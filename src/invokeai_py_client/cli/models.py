@@ -39,17 +39,13 @@ def list_models(
         found = client.dnn_model_repo.list_models(
             base=base or None, type=type_, name=name, format=format_
         )
-    if out.json_mode:
-        out.json([model_json(m) for m in found])
-    elif out.quiet:
-        for m in found:
-            out.essential(m.key)
-    else:
-        out.table(
-            ["key", "name", "base", "type", "format", "size"],
-            [(m.key, m.name, m.base, m.type, m.format, human_size(m.file_size)) for m in found],
-        )
-        out.line(f"{len(found)} model(s)", err=True)
+    out.listing(
+        [model_json(m) for m in found],
+        [m.key for m in found],
+        ["key", "name", "base", "type", "format", "size"],
+        [(m.key, m.name, m.base, m.type, m.format, human_size(m.file_size)) for m in found],
+        summary=f"{len(found)} model(s)",
+    )
 
 
 def show(

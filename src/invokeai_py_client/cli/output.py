@@ -86,6 +86,31 @@ class Output:
             table.add_row(*(self.mask("-" if v is None else str(v)) for v in row))
         self.console().print(table)
 
+    def listing(
+        self,
+        docs: Iterable[Any],
+        ids: Iterable[Any],
+        columns: Sequence[str],
+        rows: Iterable[Sequence[Any]],
+        *,
+        summary: str | None = None,
+        empty_table: bool = True,
+    ) -> None:
+        """A list: its JSON documents with --json, one id per line with --quiet, else a
+        table (not when empty, unless ``empty_table``) and ``summary`` on stderr."""
+        if self.json_mode:
+            self.json(list(docs))
+            return
+        if self.quiet:
+            for value in ids:
+                self.essential(str(value))
+            return
+        rows = list(rows)
+        if rows or empty_table:
+            self.table(columns, rows)
+        if summary is not None:
+            self.line(summary, err=True)
+
     def console(self, *, stderr: bool = False) -> Any:
         """A Rich console on the current stdout/stderr (wide when not a terminal)."""
         from rich.console import Console

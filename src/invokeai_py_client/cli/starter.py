@@ -96,20 +96,14 @@ def list_starters(
         for m in catalog.starter_models
         if (not base or str(m.base) in base) and (type_ is None or str(m.type) == type_)
     ]
-    if out.json_mode:
-        out.json([starter_json(m) for m in found])
-    elif out.quiet:
-        for m in found:
-            out.essential(starter_id(m))
-    else:
-        out.table(
-            ["name", "type", "base", "installed", "source"],
-            [(m.name, m.type, m.base, "yes" if m.is_installed else "no", m.source) for m in found],
-        )
-        out.line(
-            f"{len(found)} starter model(s); install one by name, by base/type/name, or by source",
-            err=True,
-        )
+    out.listing(
+        [starter_json(m) for m in found],
+        [starter_id(m) for m in found],
+        ["name", "type", "base", "installed", "source"],
+        [(m.name, m.type, m.base, "yes" if m.is_installed else "no", m.source) for m in found],
+        summary=f"{len(found)} starter model(s); install one by name, by base/type/name, "
+        "or by source",
+    )
 
 
 @starter_app.command("install")
