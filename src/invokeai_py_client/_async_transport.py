@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 
 from ._core import Call
-from ._transport import BaseTransport, CallTimeout, drop_connection, past
+from ._transport import BaseTransport, CallTimeout, drop_connection_on_5xx, past
 from .errors import APIConnectionError
 
 __all__ = ["AsyncTransport"]
@@ -54,13 +54,13 @@ class AsyncTransport(BaseTransport[httpx.AsyncClient]):
                 timeout=self.attempt_timeout(deadline),
             )
             response = await http.send(request, stream=True)
+            drop_connection_on_5xx(response)
             try:
                 chunks = []
                 async for chunk in response.aiter_bytes():
                     chunks.append(chunk)
                     if past(deadline):
                         raise CallTimeout("the whole call took too long", request=request)
-                drop_connection(response)
             finally:
                 await response.aclose()
             self.take_token(response)

@@ -53,6 +53,13 @@ def resolve_token(token: str | None) -> str | None:
     return token if token is not None else (os.environ.get(TOKEN_ENV) or None)
 
 
+# Idle connections are given up before the server's keep-alive ends (uvicorn: 5 s), or
+# it may close one while a request is on its way. As many may idle as may be open: the
+# pool closing a "surplus" idle connection can close one it has just promised to a
+# waiting request (encode/httpcore#1110).
+LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=100, keepalive_expiry=4.0)
+
+
 def make_session(
     base_url: str | None,
     token: str | None,
@@ -70,7 +77,9 @@ def make_session(
     tls = _ssl_context(verify) if http_client is None else None
 
     def make() -> C:
-        return client_class(timeout=options.timeout, verify=tls)  # type: ignore[call-arg]
+        return client_class(  # type: ignore[call-arg]
+            timeout=options.timeout, verify=tls, limits=LIMITS
+        )
 
     if http_client is not None:
         session = Session(url, resolve_token(token), Pool(http_client, user_given=True))

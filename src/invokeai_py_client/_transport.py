@@ -7,8 +7,8 @@ twin with awaits.
 
 Thread safety: many threads (or tasks) may send through one transport. After a 5xx
 the server may drop the connection without saying so, and the next request on it
-would be reset; so the connection that carried a 5xx is shut down before it goes
-back to httpx's pool, which then discards it. Nothing else is touched: a failure of one
+would be reset; so the connection that carried a 5xx is closed, never put back in
+httpx's pool as idle. Nothing else is touched: a failure of one
 request never breaks another one in flight, and closing the client waits for the
 requests in flight.
 """
@@ -20,7 +20,7 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any, Generic, TypeVar
 
@@ -246,22 +246,69 @@ class CallTimeout(httpx.TimeoutException):
     """The whole call took longer than the client's timeout."""
 
 
-def drop_connection(response: httpx.Response) -> None:
-    """Shut the connection of a 5xx answer down before the response goes back to the pool.
+def drop_connection_on_5xx(response: httpx.Response) -> None:
+    """Have the connection of a 5xx answer closed, never put back in the pool as idle.
 
-    After a plain-text 500 the server drops the connection without saying so, and the
-    next request on it would be reset. A socket shut down reads as closed, so httpx's
-    pool discards the connection instead of reusing it (at once, also on asyncio, where
-    closing a transport takes effect a loop turn later). Other connections are untouched.
+    After a plain-text 500 the server drops the connection without saying so, and a
+    request sent on it would be lost. httpx puts a connection back as idle the moment
+    the body ends, and the pool may already have promised it to a request waiting in
+    another thread (task) (encode/httpcore#1110). So the body stream is wrapped: it
+    stops once ``Content-Length`` bytes have come, before the HTTP parser reads the end
+    of the message, and httpcore then closes the connection instead (a request promised
+    to it is re-queued). Without a length, the socket is shut down before the pool gets
+    it back; the pool then sees it closed. Other connections are untouched.
     """
-    if response.status_code < 500:
-        return
-    stream = response.extensions.get("network_stream")
-    sock = stream.get_extra_info("socket") if stream is not None else None
-    shutdown = getattr(sock, "shutdown", None)  # a socket, or asyncio's TransportSocket
-    if shutdown is not None:
-        with contextlib.suppress(OSError):
-            shutdown(socket.SHUT_RDWR)
+    if response.status_code >= 500:
+        response.stream = _DroppingBody(response)
+
+
+class _DroppingBody(httpx.SyncByteStream, httpx.AsyncByteStream):
+    """A response body that leaves its connection unfit for reuse (see above)."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        self._stream: Any = response.stream
+        self._network = response.extensions.get("network_stream")
+        try:
+            self._length: int | None = int(response.headers["content-length"])
+        except (KeyError, ValueError):
+            self._length = None
+
+    def __iter__(self) -> Iterator[bytes]:
+        left = self._length
+        if left == 0:
+            return
+        for part in self._stream:
+            yield part
+            if left is not None:
+                left -= len(part)
+                if left <= 0:
+                    return
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        left = self._length
+        if left == 0:
+            return
+        async for part in self._stream:
+            yield part
+            if left is not None:
+                left -= len(part)
+                if left <= 0:
+                    return
+
+    def close(self) -> None:
+        self._shutdown()
+        self._stream.close()
+
+    async def aclose(self) -> None:
+        self._shutdown()
+        await self._stream.aclose()
+
+    def _shutdown(self) -> None:
+        sock = self._network.get_extra_info("socket") if self._network is not None else None
+        shutdown = getattr(sock, "shutdown", None)  # a socket, or asyncio's TransportSocket
+        if shutdown is not None:
+            with contextlib.suppress(OSError):
+                shutdown(socket.SHUT_RDWR)
 
 
 def past(deadline: float | None) -> bool:
@@ -306,13 +353,13 @@ class SyncTransport(BaseTransport[httpx.Client]):
                 timeout=self.attempt_timeout(deadline),
             )
             response = http.send(request, stream=True)
+            drop_connection_on_5xx(response)
             try:
                 chunks = []
                 for chunk in response.iter_bytes():
                     chunks.append(chunk)
                     if past(deadline):
                         raise CallTimeout("the whole call took too long", request=request)
-                drop_connection(response)
             finally:
                 response.close()
             self.take_token(response)

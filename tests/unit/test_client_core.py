@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import warnings
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
@@ -236,6 +238,7 @@ class _Stream:
 
     def __init__(self) -> None:
         self.closed = 0
+        self.closed_when_released: int | None = None
 
     def get_extra_info(self, info: str) -> Any:
         return self if info == "socket" else None
@@ -244,24 +247,51 @@ class _Stream:
         self.closed += 1
 
 
+class _Body(httpx.SyncByteStream, httpx.AsyncByteStream):
+    """An answer's body; closing it is where httpcore gives the connection back to the pool."""
+
+    def __init__(self, content: bytes, network: _Stream) -> None:
+        self.content = content
+        self.network = network
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield self.content
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        yield self.content
+
+    def close(self) -> None:
+        self.network.closed_when_released = self.network.closed
+
+    async def aclose(self) -> None:
+        self.close()
+
+
 @pytest.mark.parametrize("status", [500, 502, 200, 404])
 def test_only_the_connection_of_a_5xx_is_dropped(status: int) -> None:
     """After a plain-text 500 the server drops the connection without saying so: that
-    connection (and no other, and not the pool) is shut down before it is reused."""
+    connection (and no other, and not the pool) is shut down before the pool gets it
+    back, where another thread could take it at once."""
     streams: list[_Stream] = []
 
     def answer(request: httpx.Request) -> httpx.Response:
         streams.append(_Stream())
         body = {"models": []} if status == 200 else {"detail": "x"}
-        return httpx.Response(status, json=body, extensions={"network_stream": streams[-1]})
+        return httpx.Response(
+            status,
+            headers={"content-type": "application/json"},
+            stream=_Body(json.dumps(body).encode(), streams[-1]),
+            extensions={"network_stream": streams[-1]},
+        )
 
+    expected = [(1, 1) if status >= 500 else (0, 0)]
     http = httpx.Client(transport=httpx.MockTransport(answer))
     with InvokeAIClient(BASE_URL, http_client=http, max_retries=0) as client:
         for _ in range(2):
             with contextlib.suppress(invokeai_py_client.APIError):
                 client.dnn_model_repo.list_models()
         assert client._transport.session.pool.client is http and not http.is_closed
-    assert [s.closed for s in streams] == [1 if status >= 500 else 0] * 2
+    assert [(s.closed_when_released, s.closed) for s in streams] == expected * 2
 
     async def run() -> None:
         ahttp = httpx.AsyncClient(transport=httpx.MockTransport(answer))
@@ -271,7 +301,20 @@ def test_only_the_connection_of_a_5xx_is_dropped(status: int) -> None:
 
     streams.clear()
     asyncio.run(run())
-    assert [s.closed for s in streams] == [1 if status >= 500 else 0]
+    assert [(s.closed_when_released, s.closed) for s in streams] == expected
+
+
+def test_idle_connections_end_before_the_servers_keep_alive() -> None:
+    """uvicorn closes a connection idle for 5 s; reusing one near that mark loses the
+    request on it, so our pools give idle connections up sooner."""
+
+    async def expiry_async() -> float:
+        async with AsyncInvokeAIClient(BASE_URL) as aclient:
+            return float(aclient._transport.session.pool.client._transport._pool._keepalive_expiry)
+
+    with InvokeAIClient(BASE_URL) as client:
+        expiry = client._transport.session.pool.client._transport._pool._keepalive_expiry
+    assert 0 < expiry < 5 and 0 < asyncio.run(expiry_async()) < 5
 
 
 def test_calls_on_a_closed_client_raise_our_error() -> None:

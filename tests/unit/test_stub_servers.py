@@ -6,10 +6,11 @@ with one scripted behaviour, and stops it at teardown:
 - ``held_patch_stub``: every GET answers a plain-text 500 and then drops the connection
   without a ``Connection: close`` header; PATCH answers the record once the test releases
   it. A 500 on one call must not break another call in flight on the same client.
-- ``busy_stub``: the same, PATCH answering after 20 ms, but the 500 says ``Connection:
-  close``. Unannounced drops under 8-way contention hit a race in httpcore's own pool
-  (1.0.9: a connection assigned to a waiting request can be reused or closed under it,
-  encode/httpcore#1110), which would fail a few writes whatever this library does.
+- ``busy_stub``: the same, PATCH answering after 20 ms, with the 500 dropping the
+  connection unannounced or saying ``Connection: close``; 8-way contention.
+- ``late_drop_stub``: the 500's connection is dropped 0.3 s after the answer, as uvicorn
+  does. httpcore's pool (1.0.9) may have promised that connection to a waiting request
+  (encode/httpcore#1110); the library must not let it go back as idle.
 - ``trickle_stub``: a 200 whose body comes one byte every 0.4 s: ``timeout`` bounds the
   whole call, not each read.
 - ``html_stub``: 200 with an HTML login page: never a success.
@@ -64,6 +65,8 @@ class Stub:
     patch_delay: float = 0.0  # seconds PATCH sleeps before it answers
     hold_patch: bool = False  # PATCH waits for ``release`` (set by the test)
     announce_close: bool = False  # a dropping answer says ``Connection: close``
+    drop_after: float = 0.0  # seconds a dropping answer's connection stays open (uvicorn
+    # first logs the error), instead of its FIN going out with the answer
     patch_arrived: threading.Event = field(default_factory=threading.Event)
     release: threading.Event = field(default_factory=threading.Event)
     stop: threading.Event = field(default_factory=threading.Event)
@@ -104,13 +107,14 @@ class _Handler(BaseHTTPRequestHandler):
     ) -> None:
         """Answer; ``drop`` then closes the connection, unannounced unless ``announce``.
 
-        For ``drop`` the answer is corked and then sent together with the FIN, so the
-        client sees the connection closed before it can pool and reuse it: a lost write
-        then is the client's fault, not a keep-alive race of the stub.
+        For ``drop`` the answer is corked and then sent together with the FIN (unless
+        the stub's ``drop_after``), so the client sees the connection closed before it
+        can pool and reuse it: a lost write then is the client's fault, not a keep-alive
+        race of the stub.
         """
         data = json.dumps(body).encode() if isinstance(body, dict) else body
         cork = getattr(socket, "TCP_CORK", None)
-        if drop and cork is not None:
+        if drop and cork is not None and not self.stub.drop_after:
             self.connection.setsockopt(socket.IPPROTO_TCP, cork, 1)
         self.send_response(status)
         self.send_header("Content-Type", content_type)
@@ -121,6 +125,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
         if drop:
             self.close_connection = True
+            time.sleep(self.stub.drop_after)
             with suppress(OSError):
                 self.connection.shutdown(socket.SHUT_WR)
 
@@ -236,9 +241,9 @@ def held_patch_stub() -> Iterator[Stub]:
         yield stub
 
 
-@pytest.fixture
-def busy_stub() -> Iterator[Stub]:
-    with _serve(_FailingReadsHandler, Stub(patch_delay=0.02, announce_close=True)) as stub:
+@pytest.fixture(params=[False, True], ids=["unannounced-drop", "connection-close"])
+def busy_stub(request: pytest.FixtureRequest) -> Iterator[Stub]:
+    with _serve(_FailingReadsHandler, Stub(patch_delay=0.02, announce_close=request.param)) as stub:
         yield stub
 
 
@@ -443,6 +448,120 @@ def test_async_tasks_share_client_while_reads_fail(busy_stub: Stub) -> None:
 
     _run(hammer)
     _check_hammer(updates, reads)
+
+
+@pytest.fixture
+def late_drop_stub() -> Iterator[Stub]:
+    with _serve(_FailingReadsHandler, Stub(drop_after=0.3)) as stub:
+        yield stub
+
+
+@pytest.mark.timeout(20)
+def test_sync_write_promised_a_connection_that_a_500_then_took(
+    late_drop_stub: Stub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """httpcore's pool promises an idle connection to a waiting PATCH; before the PATCH
+    uses it, a GET takes it and gets a 500, and the server drops the connection a little
+    later. The PATCH goes on once the GET's body is read, before the pool has looked at
+    the connection again: it must go on another connection, not the dying one
+    (encode/httpcore#1110)."""
+    import httpcore
+
+    promised, get_read, patch_done = threading.Event(), threading.Event(), threading.Event()
+    handle_request = httpcore.HTTPConnection.handle_request
+    response_closed = httpcore.HTTP11Connection._response_closed
+
+    def patch_waits_for_the_get(self: Any, request: Any) -> Any:
+        if request.method == b"PATCH" and not promised.is_set():
+            promised.set()
+            get_read.wait(5)
+        return handle_request(self, request)
+
+    def get_lets_the_patch_go(self: Any) -> None:
+        response_closed(self)
+        if promised.is_set() and not get_read.is_set():
+            get_read.set()
+            patch_done.wait(2)
+
+    with InvokeAIClient.from_url(late_drop_stub.url, timeout=5, max_retries=0, verify=False) as c:
+        repo = c.dnn_model_repo
+        repo.update_model(KEY, {"name": "warm"})  # one idle connection in the pool
+        monkeypatch.setattr(httpcore.HTTPConnection, "handle_request", patch_waits_for_the_get)
+        monkeypatch.setattr(httpcore.HTTP11Connection, "_response_closed", get_lets_the_patch_go)
+        outcome: list[Any] = []
+
+        def update() -> None:
+            outcome.append(_attempt(repo.update_model, KEY, {"name": "n"}))
+            patch_done.set()
+
+        thread = threading.Thread(target=update, daemon=True)
+        thread.start()
+        assert promised.wait(5), "the PATCH never reached the pool"
+        with pytest.raises(ServerError):
+            repo.get_model_by_key(KEY)
+        thread.join(5)
+    assert [getattr(o, "name", o) for o in outcome] == ["n"]
+
+
+@pytest.mark.timeout(20)
+def test_async_write_promised_a_connection_that_a_500_then_took(
+    late_drop_stub: Stub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import httpcore
+
+    from invokeai_py_client import AsyncInvokeAIClient
+
+    handle_request = httpcore.AsyncHTTPConnection.handle_async_request
+    response_closed = httpcore.AsyncHTTP11Connection._response_closed
+
+    async def scenario() -> Any:
+        promised, get_read, patch_done = asyncio.Event(), asyncio.Event(), asyncio.Event()
+
+        async def patch_waits_for_the_get(self: Any, request: Any) -> Any:
+            if request.method == b"PATCH" and not promised.is_set():
+                promised.set()
+                await get_read.wait()
+            return await handle_request(self, request)
+
+        async def get_lets_the_patch_go(self: Any) -> None:
+            await response_closed(self)
+            if promised.is_set() and not get_read.is_set():
+                get_read.set()
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(patch_done.wait(), 2)
+
+        async with AsyncInvokeAIClient.from_url(
+            late_drop_stub.url, timeout=5, max_retries=0, verify=False
+        ) as client:
+            repo = client.dnn_model_repo
+            await repo.update_model(KEY, {"name": "warm"})
+            monkeypatch.setattr(
+                httpcore.AsyncHTTPConnection, "handle_async_request", patch_waits_for_the_get
+            )
+            monkeypatch.setattr(
+                httpcore.AsyncHTTP11Connection, "_response_closed", get_lets_the_patch_go
+            )
+
+            async def update() -> Any:
+                try:
+                    return await repo.update_model(KEY, {"name": "n"})
+                finally:
+                    patch_done.set()
+
+            task = asyncio.create_task(update())
+            await asyncio.wait_for(promised.wait(), 5)
+            with pytest.raises(ServerError):
+                await repo.get_model_by_key(KEY)
+            return await asyncio.wait_for(task, 5)
+
+    assert _run(scenario).name == "n"
+
+
+def _attempt(call: Callable[..., Any], *args: Any) -> Any:
+    try:
+        return call(*args)
+    except Exception as err:
+        return err
 
 
 # -- 2. timeout bounds the whole call ------------------------------------------------
