@@ -348,7 +348,7 @@ def test_cancel_ends_wait_quickly(
     with pytest.raises(InstallJobTimeoutError) as excinfo:
         job.wait(timeout=0.3, poll_interval=poll_interval)
     late = time.monotonic() - started
-    assert 0.3 <= late < 0.8, f"a 0.3 s timeout raised after {late:.3f} s"
+    assert 0.3 <= late < 1.5, f"a 0.3 s timeout raised after {late:.3f} s"
     assert excinfo.value.info.status == InstallJobStatus.DOWNLOADING
     assert waiter.is_alive()
 
@@ -418,7 +418,7 @@ def test_local_install_wait(
         (r.status, r.fraction) for r in reports
     ]
     # with events the end is pushed; without, polls start at 10 ms: well under a poll_interval
-    assert elapsed < (5.0 if mode == "events" else 1.0), f"wait took {elapsed:.2f} s"
+    assert elapsed < (5.0 if mode == "events" else 1.5), f"wait took {elapsed:.2f} s"
     print(f"{mode}: local install wait took {elapsed:.3f} s")
     if not ended_early:  # a wait with nothing pending needs no stream
         check_stream_state(client, mode)
@@ -490,7 +490,7 @@ def test_wait_all_and_as_completed(
     started = time.monotonic()
     again = [job.id for job in repo.as_completed(jobs, timeout=TIMEOUT, poll_interval=5.0)]
     assert sorted(again) == sorted(job.id for job in jobs)
-    assert time.monotonic() - started < 0.5
+    assert time.monotonic() - started < 2.5, "waited for a poll (5 s)"
     if mode != "events":
         check_stream_state(client, mode)
 
@@ -557,7 +557,7 @@ def test_polling_first_wait_is_fast(
             assert polls == [], "a job known to have ended needs no poll"
         else:  # a first poll at once, then 10 ms, 20 ms, ... (not 5 s)
             assert 1 <= len(polls) <= 8, f"{len(polls)} polls for a tiny local install"
-    assert max(durations) < 0.5, f"waits took {[round(d, 3) for d in durations]} s"
+    assert max(durations) < 2.5, f"waited for a poll (5 s): waits took {[round(d, 3) for d in durations]} s"
     assert not client.events.is_connected
 
 
