@@ -6,11 +6,10 @@ loop that sends and sleeps; ``AsyncTransport`` (in ``_async_transport``) is its
 twin with awaits.
 
 Thread safety: many threads (or tasks) may send through one transport. After a 5xx
-the server may drop the connection without saying so, and the next request on it
-would be reset; so the connection that carried a 5xx is closed, never put back in
-httpx's pool as idle. Nothing else is touched: a failure of one
-request never breaks another one in flight, and closing the client waits for the
-requests in flight.
+the server may drop the connection without saying so, and a request sent on it would
+be lost; so the connection that carried a 5xx is closed, never put back in httpx's
+pool as idle. Nothing else is touched: a failure of one request never breaks another
+one in flight, and closing the client waits for the requests in flight.
 """
 
 from __future__ import annotations
@@ -274,26 +273,27 @@ class _DroppingBody(httpx.SyncByteStream, httpx.AsyncByteStream):
             self._length = None
 
     def __iter__(self) -> Iterator[bytes]:
-        left = self._length
-        if left == 0:
+        got = 0
+        if self._whole(got):
             return
         for part in self._stream:
             yield part
-            if left is not None:
-                left -= len(part)
-                if left <= 0:
-                    return
+            got += len(part)
+            if self._whole(got):
+                return
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        left = self._length
-        if left == 0:
+        got = 0
+        if self._whole(got):
             return
         async for part in self._stream:
             yield part
-            if left is not None:
-                left -= len(part)
-                if left <= 0:
-                    return
+            got += len(part)
+            if self._whole(got):
+                return
+
+    def _whole(self, got: int) -> bool:
+        return self._length is not None and got >= self._length
 
     def close(self) -> None:
         self._shutdown()
