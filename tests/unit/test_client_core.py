@@ -271,7 +271,8 @@ class _Body(httpx.SyncByteStream, httpx.AsyncByteStream):
 def test_only_the_connection_of_a_5xx_is_dropped(status: int) -> None:
     """After a plain-text 500 the server drops the connection without saying so: that
     connection (and no other, and not the pool) is shut down before the pool gets it
-    back, where another thread could take it at once."""
+    back, where another thread could take it at once. (These answers have no
+    Content-Length; with one, see test_stub_servers: httpcore closes the connection.)"""
     streams: list[_Stream] = []
 
     def answer(request: httpx.Request) -> httpx.Response:
