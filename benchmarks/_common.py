@@ -18,13 +18,14 @@ module puts the repo root on ``sys.path`` so that ``testbed`` imports.
 from __future__ import annotations
 
 import os
+import re
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -185,6 +186,17 @@ class ChildRun:
     returncode: int
     stdout: str
     stderr: str
+
+
+def heaviest_self_times(outputs: Iterable[str], count: int) -> list[tuple[float, str]]:
+    """The ``count`` modules with the most self time in ``-X importtime`` outputs:
+    (median ms over the outputs, module), heaviest first."""
+    found: dict[str, list[float]] = {}
+    for output in outputs:
+        for match in re.finditer(r"import time:\s+(\d+) \|\s+\d+ \|\s*(\S+)", output):
+            found.setdefault(match.group(2), []).append(int(match.group(1)) / 1000)
+    medians = [(statistics.median(ms), name) for name, ms in found.items()]
+    return sorted(medians, reverse=True)[:count]
 
 
 def run_child(

@@ -25,12 +25,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import statistics
 import sys
 from pathlib import Path
 
-from _common import REPO_ROOT, ChildRun, rotated, run_child, verdict
+from _common import REPO_ROOT, ChildRun, heaviest_self_times, rotated, run_child, verdict
 
 GOAL_MS = 300.0
 SCRIPT = REPO_ROOT / ".venv" / "bin" / "invokeai-models"
@@ -77,14 +76,7 @@ def heaviest(argv: list[str], count: int = 8, runs: int = 5) -> list[tuple[float
     """The ``count`` modules with the most self time under ``-X importtime``."""
     env = child_env()
     env["PYTHONPROFILEIMPORTTIME"] = "1"
-    found: dict[str, list[float]] = {}
-    for _ in range(runs):
-        for line in run_child(argv, env=env).stderr.splitlines():
-            match = re.match(r"import time:\s+(\d+) \|\s+\d+ \|\s*(\S+)", line)
-            if match:
-                found.setdefault(match.group(2), []).append(int(match.group(1)) / 1000)
-    medians = [(statistics.median(ms), name) for name, ms in found.items()]
-    return sorted(medians, reverse=True)[:count]
+    return heaviest_self_times((run_child(argv, env=env).stderr for _ in range(runs)), count)
 
 
 def main() -> int:

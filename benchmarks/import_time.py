@@ -29,12 +29,13 @@ from __future__ import annotations
 
 import argparse
 import pkgutil
-import re
 import statistics
 import subprocess
 import sys
 from collections import Counter
 from importlib.metadata import requires
+
+from _common import heaviest_self_times
 
 import invokeai_py_client
 
@@ -156,14 +157,8 @@ def heaviest(code: str, count: int = 10, runs: int = 5) -> list[tuple[float, str
 
     A module's figure is its median over ``runs`` children.
     """
-    found: dict[str, list[float]] = {}
-    for _ in range(runs):
-        for line in child(code, "-X", "importtime").stderr.splitlines():
-            match = re.match(r"import time:\s+(\d+) \|\s+\d+ \|\s*(\S+)", line)
-            if match:
-                found.setdefault(match.group(2), []).append(int(match.group(1)) / 1000)
-    medians = [(statistics.median(ms), name) for name, ms in found.items()]
-    return sorted(medians, reverse=True)[:count]
+    outputs = (child(code, "-X", "importtime").stderr for _ in range(runs))
+    return heaviest_self_times(outputs, count)
 
 
 def main() -> int:

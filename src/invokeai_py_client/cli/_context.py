@@ -80,11 +80,18 @@ def hint_for(exc: BaseException, state: State) -> str | None:
     return None
 
 
+def exit_code_of(exc: BaseException) -> int:
+    """2 for input we refused before sending anything, else 1."""
+    from invokeai_py_client.errors import InvalidArgumentError
+
+    return EXIT_USAGE if isinstance(exc, InvalidArgumentError) else EXIT_FAILED
+
+
 def report(state: State, exc: BaseException, *, hint: str | None = None) -> int:
     """Print one error line for ``exc``; return its exit code."""
-    from invokeai_py_client.errors import InvalidArgumentError, InvokeAIError
+    from invokeai_py_client.errors import InvokeAIError
 
-    code = EXIT_USAGE if isinstance(exc, InvalidArgumentError) else EXIT_FAILED
+    code = exit_code_of(exc)
     if isinstance(exc, InvokeAIError):
         message = str(exc)
     else:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from ._context import State, connect, hint_for, relative_path_hint, state_of
+from ._options import NoWait, WaitTimeout
 from .output import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, human_size
 
 if TYPE_CHECKING:
@@ -179,12 +180,8 @@ def install(
         str | None,
         typer.Option("--config", help='More settings as a JSON object, e.g. \'{"base": "sd-1"}\'.'),
     ] = None,
-    no_wait: Annotated[
-        bool, typer.Option("--no-wait", help="Start the jobs and return their ids.")
-    ] = False,
-    timeout: Annotated[
-        float, typer.Option("--timeout", help="Seconds to wait for all jobs.", min=0)
-    ] = 3600.0,
+    no_wait: NoWait = False,
+    timeout: WaitTimeout = 3600.0,
 ) -> None:
     """Install models; wait for all of them with live progress, then sum up.
 

@@ -88,7 +88,6 @@ def cancel(
             except Exception as exc:
                 code = max(code, report(state, exc))
                 results.append({"id": job_id, "cancelled": False, "error": str(exc)})
-                code = max(code, EXIT_FAILED)
                 continue
             if sent:
                 out.line(f"cancelled job {job_id}")

@@ -11,6 +11,7 @@ import typer
 
 from . import models as _models
 from ._context import State, confirm_delete, connect, refuse_without_yes, report, state_of
+from ._options import Yes
 from .install import _build_config, _start, _summary, _wait
 from .models import model_json
 from .output import EXIT_FAILED, EXIT_USAGE, Output, human_size
@@ -103,7 +104,7 @@ def convert(
             try:
                 model = repo.convert_model(key)
             except Exception as exc:
-                code = max(code, report(state, exc, hint=_convert_hint(exc, state)), EXIT_FAILED)
+                code = max(code, report(state, exc, hint=_convert_hint(exc, state)))
                 results.append({"key": key, "ok": False, "new_key": None, "error": str(exc)})
                 continue
             results.append(
@@ -147,7 +148,7 @@ def reidentify(
                 if _is_unsupported(exc):  # the same for every key: say it once
                     raise typer.Exit(report(state, exc)) from None
                 hint = KEYS_HINT if getattr(exc, "status_code", None) == 404 else None
-                code = max(code, report(state, exc, hint=hint), EXIT_FAILED)
+                code = max(code, report(state, exc, hint=hint))
                 results.append({"key": key, "ok": False, "error": str(exc)})
                 continue
             results.append(
@@ -247,7 +248,7 @@ def missing(
     delete: Annotated[
         bool, typer.Option("--delete", help="Delete these records (asks first).")
     ] = False,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    yes: Yes = False,
 ) -> None:
     """List the models whose files are gone from disk (InvokeAI 6.12+); --delete deletes them."""
     state = state_of(ctx)
@@ -320,7 +321,7 @@ def orphaned(
     delete: Annotated[
         bool, typer.Option("--delete", help="Delete these folders (asks first).")
     ] = False,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    yes: Yes = False,
 ) -> None:
     """List folders in the models directory no model uses (InvokeAI 6.12+); --delete them."""
     from invokeai_py_client.errors import InvalidArgumentError

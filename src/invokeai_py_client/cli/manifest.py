@@ -16,7 +16,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ._context import State, confirm_delete, hint_for, refuse_without_yes, state_of
+from ._context import (
+    State,
+    confirm_delete,
+    exit_code_of,
+    hint_for,
+    refuse_without_yes,
+    state_of,
+)
 from .install import _label, _progress
 from .output import EXIT_DRIFT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, Output
 
@@ -113,15 +120,12 @@ def _run(state: State, servers: list[Server], work: Work) -> None:
 
 
 def _server_error(state: State, server: Server) -> dict[str, Any]:
-    from invokeai_py_client.errors import InvalidArgumentError
-
     assert server.error is not None
     exc = server.error
     hint = hint_for(exc, State(urls=[server.url]))
     if not state.out.json_mode:
         state.out.error(f"{server.url}: {exc}", hint=hint, exc=exc)
-    code = EXIT_USAGE if isinstance(exc, InvalidArgumentError) else EXIT_FAILED
-    return {"server": server.url, "error": str(exc), "hint": hint, "exit_code": code}
+    return {"server": server.url, "error": str(exc), "hint": hint, "exit_code": exit_code_of(exc)}
 
 
 def _describe(change: PlannedChange) -> str:

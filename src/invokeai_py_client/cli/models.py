@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from ._context import confirm_delete, connect, refuse_without_yes, report, state_of
+from ._options import BaseFilter, TypeFilter, Yes
 from .output import EXIT_FAILED, Output, human_size
 
 if TYPE_CHECKING:
@@ -20,13 +21,8 @@ def model_json(model: DnnModel) -> dict[str, Any]:
 
 def list_models(
     ctx: typer.Context,
-    base: Annotated[
-        list[str] | None,
-        typer.Option("--base", "-b", help="Base model, e.g. sd-1, sdxl, flux (repeatable)."),
-    ] = None,
-    type_: Annotated[
-        str | None, typer.Option("--type", "-t", help="Model type, e.g. main, lora, vae.")
-    ] = None,
+    base: BaseFilter = None,
+    type_: TypeFilter = None,
     name: Annotated[str | None, typer.Option("--name", "-n", help="Exact model name.")] = None,
     format_: Annotated[
         str | None, typer.Option("--format", "-f", help="Format, e.g. checkpoint, diffusers.")
@@ -118,7 +114,7 @@ def server(ctx: typer.Context) -> None:
 def delete(
     ctx: typer.Context,
     keys: Annotated[list[str], typer.Argument(help="Keys of the models to delete.")],
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    yes: Yes = False,
 ) -> None:
     """Delete models (their records, and their files under the models directory)."""
     state = state_of(ctx)
@@ -140,7 +136,6 @@ def delete(
             except Exception as exc:
                 code = max(code, report(state, exc))
                 results.append({"key": key, "deleted": False, "error": str(exc)})
-                code = max(code, EXIT_FAILED)
                 continue
             if deleted:
                 results.append({"key": key, "deleted": True, "error": None})

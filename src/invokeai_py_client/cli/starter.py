@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from ._context import State, connect, hint_for, report, state_of
+from ._options import BaseFilter, NoWait, TypeFilter, WaitTimeout
 from .install import Started, _summary, _wait
 from .output import EXIT_USAGE
 
@@ -75,13 +76,8 @@ def _find(state: State, models: list[StarterModel], wanted: str) -> StarterModel
 @starter_app.command("list")
 def list_starters(
     ctx: typer.Context,
-    base: Annotated[
-        list[str] | None,
-        typer.Option("--base", "-b", help="Base model, e.g. sd-1, sdxl, flux (repeatable)."),
-    ] = None,
-    type_: Annotated[
-        str | None, typer.Option("--type", "-t", help="Model type, e.g. main, lora, vae.")
-    ] = None,
+    base: BaseFilter = None,
+    type_: TypeFilter = None,
 ) -> None:
     """List the starter models: name, type, base, installed or not, source.
 
@@ -112,12 +108,8 @@ def install_starter(
     name: Annotated[
         str, typer.Argument(help="The starter's name, its id (base/type/name), or its source.")
     ],
-    no_wait: Annotated[
-        bool, typer.Option("--no-wait", help="Start the jobs and return their ids.")
-    ] = False,
-    timeout: Annotated[
-        float, typer.Option("--timeout", help="Seconds to wait for all jobs.", min=0)
-    ] = 3600.0,
+    no_wait: NoWait = False,
+    timeout: WaitTimeout = 3600.0,
 ) -> None:
     """Install a starter model and the dependencies it lacks; wait like `install`.
 
