@@ -62,8 +62,8 @@ from _common import (
 )
 
 from invokeai_py_client import AsyncInvokeAIClient, InvokeAIClient
+from invokeai_py_client._core.manifest_plan import plan_changes
 from invokeai_py_client.dnn_model import ModelManifest
-from invokeai_py_client.dnn_model.manifest_plan import plan_changes
 
 GOAL = 1.5
 SCRIPT = str(REPO_ROOT / ".venv" / "bin" / "invokeai-models")

@@ -3,13 +3,17 @@
 #
 # With no arguments, every step below runs, in order, each reported as it ends; the exit
 # status is non-zero if any failed:
-#   1. lint:        ruff check src/
-#   2. types:       mypy --strict src/
-#   3. 6.14.2:      the whole pytest suite (unit + integration) against InvokeAI 6.14.2
-#   4. 6.8.1:       the integration suite (and the test bed's tests) against InvokeAI 6.8.1
+#   1. lint:        ruff check .  (src, tests, testbed, benchmarks, scripts)
+#   2. types:       mypy --strict src tests  (settings in pyproject.toml's [tool.mypy])
+#   3. sync code:   python scripts/unasync.py --check  (the sync code is generated from the
+#                   async source; the step runs once scripts/unasync.py exists)
+#   4. unit:        the unit tests with a coverage report; fails below the floor
+#                   (pyproject.toml: [tool.coverage.report] fail_under)
+#   5. 6.14.2:      the integration suite (and the test bed's tests) against InvokeAI 6.14.2
+#   6. 6.8.1:       the same against InvokeAI 6.8.1
 # The integration tests provision each InvokeAI version into ~/.cache/invokeai-py-client on
 # first use (minutes, ~7 GB each) and start a server. With INVOKE_AI_ENDPOINT set, the
-# tests use that server instead, and step 4 is skipped (it would test the same server).
+# tests use that server instead, and step 6 is skipped (it would test the same server).
 #
 # With arguments: only pytest, with those arguments (e.g. `scripts/test.sh tests/unit`).
 set -uo pipefail
@@ -65,10 +69,18 @@ skip() {  # skip NAME REASON
     printf '\n=== test.sh: %s: skipped (%s)\n' "$1" "$2" >&2
 }
 
-step "ruff check src" .venv/bin/ruff check src
-step "mypy --strict src" .venv/bin/mypy --strict src
-step "pytest, InvokeAI $PRIMARY_VERSION" \
-    env INVOKEAI_TESTBED_VERSION="$PRIMARY_VERSION" .venv/bin/python -m pytest
+step "ruff check ." .venv/bin/ruff check .
+step "mypy --strict src tests" .venv/bin/mypy --strict src tests
+# -- generated code: the sync modules must be what scripts/unasync.py makes of the async ones
+if [ -f scripts/unasync.py ]; then
+    step "unasync --check" .venv/bin/python scripts/unasync.py --check
+fi
+# -- unit tests, with coverage; the floor is [tool.coverage.report] fail_under
+step "pytest unit, coverage" \
+    .venv/bin/python -m pytest tests/unit --cov --cov-report=term
+step "pytest integration, InvokeAI $PRIMARY_VERSION" \
+    env INVOKEAI_TESTBED_VERSION="$PRIMARY_VERSION" \
+    .venv/bin/python -m pytest tests/integration tests/testbed
 if [ -n "${INVOKE_AI_ENDPOINT:-}" ]; then
     skip "pytest integration, InvokeAI $SECONDARY_VERSION" \
         "INVOKE_AI_ENDPOINT=$INVOKE_AI_ENDPOINT is used instead"

@@ -15,9 +15,11 @@ import socketserver
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from testbed import tiny_models
+
+_Self = TypeVar("_Self", bound="SlowFileServer")
 
 __all__ = ["SlowFileServer"]
 
@@ -59,7 +61,7 @@ class SlowFileServer:
     def size(self, url: str) -> int:
         return len(self.files[url.rsplit("/", 1)[-1]][0])
 
-    def __enter__(self) -> SlowFileServer:
+    def __enter__(self: _Self) -> _Self:
         self.thread.start()
         return self
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from ._lazy import lazy_names
 
-__version__ = "0.1.0"
+__version__ = "2.0.0.dev0"
 
 if TYPE_CHECKING:
     from .async_client import AsyncInvokeAIClient

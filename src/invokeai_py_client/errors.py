@@ -38,10 +38,7 @@ masked as ``***``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from .dnn_model.dnn_model_models import ModelInstJobInfo
+from typing import Any
 
 __all__ = [
     "APIConnectionError",
@@ -217,9 +214,10 @@ class EventStreamError(InvokeAIError):
 
 
 class InstallJobError(InvokeAIError):
-    """An install job did not end in ``completed``; ``info`` is its last known state."""
+    """An install job did not end in ``completed``; ``info`` is its last known state
+    (a ``ModelInstJobInfo``; typed loosely so that this module imports nothing)."""
 
-    def __init__(self, message: str, info: ModelInstJobInfo) -> None:
+    def __init__(self, message: str, info: Any) -> None:
         super().__init__(message)
         self.info = info
 

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from invokeai_py_client._async_event_stream import AsyncEventStream, AsyncSubscription
+from invokeai_py_client._async.event_stream import AsyncEventStream, AsyncSubscription
 from invokeai_py_client.async_client import AsyncInvokeAIClient
 from invokeai_py_client.dnn_model.async_install_job import AsyncModelInstJobHandle
 from invokeai_py_client.dnn_model.dnn_model_models import ModelInstJobInfo
@@ -148,7 +148,7 @@ class AsyncRepoFacade(_CoroutineProxy):
         self._runner = runner
 
     def wait_all(self, jobs: Any, **kwargs: Any) -> list[ModelInstJobInfo]:
-        return self._runner.run(  # type: ignore[no-any-return]
+        return self._runner.run(
             self._target.wait_all(_unwrap(jobs), **kwargs)
         )
 

@@ -130,13 +130,15 @@ def test_reidentify(
         assert old.exit_code == 1
         assert "needs InvokeAI 6.9" in one_line(old.stderr)
         return
+    named = f"kept {uuid.uuid4().hex[:8]}"  # not what a probe of the file would call it
+    assert cli("update", key, "--name", named).exit_code == 0
     result = cli("--json", "reidentify", key, unknown)
     assert result.exit_code == 1
     ok, failed = json.loads(result.stdout)
     assert ok == {
         "key": key,
         "ok": True,
-        "name": ok["name"],
+        "name": named,  # re-identifying keeps the name
         "base": "sd-1",
         "type": "lora",
         "format": "lycoris",

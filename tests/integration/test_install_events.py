@@ -29,9 +29,7 @@ from typing import Any
 import httpx
 import pytest
 
-from invokeai_py_client import _event_stream
-from invokeai_py_client.dnn_model import InstallJobStatus, ModelInstJobHandle, ModelInstJobInfo
-from invokeai_py_client.dnn_model.async_install_job import AsyncModelInstJobHandle
+from invokeai_py_client.dnn_model import InstallJobStatus, ModelInstJobInfo
 from invokeai_py_client.dnn_model.install_events import InstallEvent, ModelInstallEvent
 from invokeai_py_client.errors import (
     EventStreamError,
@@ -97,7 +95,8 @@ def client_for(
         def target(base_url: str) -> tuple[str, str]:
             return closed, "/ws/socket.io"
 
-        monkeypatch.setattr(_event_stream, "socketio_target", target)  # both streams use it
+        for style in ("_sync", "_async"):
+            monkeypatch.setattr(f"invokeai_py_client.{style}.event_stream.socketio_target", target)
     elif mode == "no-socketio":
         monkeypatch.setitem(sys.modules, "socketio", None)
     else:
@@ -169,8 +168,8 @@ def new_handle(client: Client, info: ModelInstJobInfo) -> Any:
     """A handle of the client's kind on ``info`` (as the library builds them)."""
     if hasattr(client, "async_client"):
         repo = client.async_client.dnn_model_repo
-        return AsyncHandleFacade(AsyncModelInstJobHandle(repo, info), client._runner)
-    return ModelInstJobHandle(client.dnn_model_repo, info)
+        return AsyncHandleFacade(repo._handle(info), client._runner)
+    return client.dnn_model_repo._handle(info)
 
 
 def write_not_a_model(directory: Path, server_version: tuple[int, ...]) -> Path:
@@ -665,7 +664,7 @@ def test_event_stream_iteration(
     repo = client.dnn_model_repo
     client.events.connect()
     assert client.events.is_connected
-    found: list[InstallEvent] = []
+    found: list[ModelInstallEvent] = []
     result: dict[str, Any] = {}
 
     def install() -> None:

@@ -63,7 +63,9 @@ def test_readme_first_command_runs_the_main_job() -> None:
     if os.environ.get("INVOKE_AI_ENDPOINT"):
         pytest.skip("demo.sh starts its own test-bed server (INVOKE_AI_ENDPOINT is set)")
     root = README.parent
-    first = re.search(r"```bash\n(.*?)\n", README.read_text()).group(1)
+    block = re.search(r"```bash\n(.*?)\n", README.read_text())
+    assert block is not None, "README has no ```bash block"
+    first = block.group(1)
     assert first.startswith("bash scripts/demo.sh")
     done = subprocess.run(
         ["bash", "scripts/demo.sh"],

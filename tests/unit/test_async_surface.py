@@ -1,4 +1,5 @@
-"""The async client, repository and handle mirror the sync ones: names, parameters, docs."""
+"""The async client, repository, handle and event stream mirror the sync ones: names,
+parameters, kinds and docs (the sync ones are generated from the async source)."""
 
 from __future__ import annotations
 
@@ -15,14 +16,20 @@ from invokeai_py_client import (
     InvokeAIClient,
     ModelInstJobHandle,
 )
+from invokeai_py_client._async.event_stream import AsyncEventStream, AsyncSubscription
+from invokeai_py_client._sync.event_stream import EventStream, Subscription
 
 PAIRS = [
     (DnnModelRepository, AsyncDnnModelRepository),
     (ModelInstJobHandle, AsyncModelInstJobHandle),
     (InvokeAIClient, AsyncInvokeAIClient),
+    (EventStream, AsyncEventStream),
+    (Subscription, AsyncSubscription),
 ]
-SYNC_ONLY = {"__enter__", "__exit__"}
-ASYNC_ONLY = {"__aenter__", "__aexit__"}
+SYNC_ONLY = {"__enter__", "__exit__", "__iter__"}
+ASYNC_ONLY = {"__aenter__", "__aexit__", "__aiter__"}
+NOT_IO = {"__repr__", "__init__", "with_options", "observe", "note_sent", "put"}
+NOT_IO_OF: dict[type, set[str]] = {Subscription: {"close"}}
 
 
 def _public(cls: type) -> dict[str, Any]:
@@ -62,7 +69,7 @@ def test_same_parameters_and_kinds(sync: type, async_: type) -> None:
         if not callable(func) or name in SYNC_ONLY:
             continue
         assert _signature(func) == _signature(twin_func), name
-        sync_io = name not in {"__repr__", "__init__", "with_options"}
+        sync_io = name not in NOT_IO | NOT_IO_OF.get(sync, set())
         if sync_io and not inspect.iscoroutinefunction(func):
             is_async = inspect.iscoroutinefunction(twin_func) or inspect.isasyncgenfunction(
                 twin_func
@@ -72,7 +79,7 @@ def test_same_parameters_and_kinds(sync: type, async_: type) -> None:
                 assert inspect.isasyncgenfunction(twin_func), name
 
 
-@pytest.mark.parametrize(("sync", "async_"), PAIRS[:2], ids=lambda c: c.__name__)
+@pytest.mark.parametrize(("sync", "async_"), PAIRS, ids=lambda c: c.__name__)
 def test_same_docs(sync: type, async_: type) -> None:
     for name, member in _public(sync).items():
         if name.startswith("__"):

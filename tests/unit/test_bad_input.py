@@ -274,12 +274,11 @@ def test_bad_client_settings(kwargs: dict[str, Any]) -> None:
     ids=repr,
 )
 def test_bad_wait_arguments(mocked: respx.MockRouter, kwargs: dict[str, Any]) -> None:
-    from invokeai_py_client.dnn_model import ModelInstJobHandle
 
     with InvokeAIClient(BASE_URL, max_retries=0, events=False) as client:
         info = ModelInstJobInfo.model_validate(body("install_201_inplace"))
         with pytest.raises(InvalidArgumentError):
-            ModelInstJobHandle(client.dnn_model_repo, info).wait(**kwargs)
+            client.dnn_model_repo._handle(info).wait(**kwargs)
     assert api_calls(mocked) == []
 
 

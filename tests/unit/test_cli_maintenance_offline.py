@@ -11,7 +11,7 @@ import pytest
 import respx
 from typer.testing import CliRunner
 
-from invokeai_py_client.cli import _context as cli_context
+from invokeai_py_client.cli import context as cli_context
 from invokeai_py_client.cli.app import app
 from tests.unit.conftest import (
     BASE_URL,

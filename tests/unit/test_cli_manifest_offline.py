@@ -139,7 +139,7 @@ def test_server_tokens_come_from_the_environment(served: respx.MockRouter, tmp_p
 def test_prune_on_a_terminal_deletes_what_it_showed(
     served: respx.MockRouter, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, answer: str
 ) -> None:
-    from invokeai_py_client.cli import _context as cli_context
+    from invokeai_py_client.cli import context as cli_context
 
     monkeypatch.setattr(cli_context, "stdin_is_tty", lambda: True)
     keep = MODELS[0]

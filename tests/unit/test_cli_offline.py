@@ -10,7 +10,8 @@ import pytest
 import respx
 from typer.testing import CliRunner
 
-from invokeai_py_client.cli import _context as cli_context
+import invokeai_py_client
+from invokeai_py_client.cli import context as cli_context
 from invokeai_py_client.cli.app import app
 from invokeai_py_client.dnn_model import DnnModelRepository
 from tests.unit.conftest import (
@@ -52,7 +53,7 @@ def one_line(text: str) -> str:
 def test_version_needs_no_server() -> None:
     result = CliRunner().invoke(app, ["--version"])
     assert result.exit_code == 0
-    assert result.stdout.startswith("invokeai-models 0.1.0")
+    assert result.stdout.startswith(f"invokeai-models {invokeai_py_client.__version__} ")
 
 
 @pytest.mark.parametrize(

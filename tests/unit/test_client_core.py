@@ -16,7 +16,7 @@ import respx
 
 import invokeai_py_client
 from invokeai_py_client import AsyncInvokeAIClient, InvokeAIClient
-from invokeai_py_client._transport import Pool
+from invokeai_py_client._core.session import Pool
 from invokeai_py_client.dnn_model import (
     BaseDnnModelType,
     DnnModel,
@@ -277,7 +277,7 @@ def test_only_the_connection_of_a_5xx_is_dropped(status: int) -> None:
 
     def answer(request: httpx.Request) -> httpx.Response:
         streams.append(_Stream())
-        body = {"models": []} if status == 200 else {"detail": "x"}
+        body: dict[str, object] = {"models": []} if status == 200 else {"detail": "x"}
         return httpx.Response(
             status,
             headers={"content-type": "application/json"},
@@ -309,13 +309,20 @@ def test_idle_connections_end_before_the_servers_keep_alive() -> None:
     """uvicorn closes a connection idle for 5 s; reusing one near that mark loses the
     request on it, so our pools give idle connections up sooner."""
 
-    async def expiry_async() -> float:
+    def keepalive_expiry(http: httpx.Client | httpx.AsyncClient) -> float | None:
+        transport = http._transport
+        assert isinstance(transport, (httpx.HTTPTransport, httpx.AsyncHTTPTransport))
+        return transport._pool._keepalive_expiry
+
+    async def expiry_async() -> float | None:
         async with AsyncInvokeAIClient(BASE_URL) as aclient:
-            return float(aclient._transport.session.pool.client._transport._pool._keepalive_expiry)
+            return keepalive_expiry(aclient._transport.session.pool.client)
 
     with InvokeAIClient(BASE_URL) as client:
-        expiry = client._transport.session.pool.client._transport._pool._keepalive_expiry
-    assert 0 < expiry < 5 and 0 < asyncio.run(expiry_async()) < 5
+        expiry = keepalive_expiry(client._transport.session.pool.client)
+    async_expiry = asyncio.run(expiry_async())
+    assert expiry is not None and 0 < expiry < 5
+    assert async_expiry is not None and 0 < async_expiry < 5
 
 
 def test_calls_on_a_closed_client_raise_our_error() -> None:

@@ -4,25 +4,50 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
-from invokeai_py_client._event_stream import EventStreamError
+from invokeai_py_client._core.job_state import WaitClock
+from invokeai_py_client._core.wait_plan import WaitPlan
+from invokeai_py_client._sync.install_jobs import InstallJobs
 from invokeai_py_client.dnn_model import ModelInstJobHandle, ModelInstJobInfo
-from invokeai_py_client.dnn_model._job_base import WaitClock
-from invokeai_py_client.dnn_model._wait_plan import InstallProgress, WaitPlan
 from invokeai_py_client.dnn_model.install_events import (
     DownloadEvent,
     InstallEvent,
+    InstallProgress,
     ModelInstallEvent,
     job_update,
     parse_event,
 )
-from invokeai_py_client.dnn_model.install_job import wait_for
-from invokeai_py_client.errors import InstallJobLostError, InstallJobTimeoutError
+from invokeai_py_client.errors import EventStreamError, InstallJobLostError, InstallJobTimeoutError
 from tests.unit.conftest import FIXTURES_DIR, OLD_VERSION, VERSION
+
+
+def _FakeJobs(base: type[Any], stream: Any, poll: Callable[[WaitPlan], Any]) -> Any:
+    """An install-job service of class ``base`` with ``stream`` for its events and
+    ``poll`` for its polls (no transport)."""
+
+    class Fake(base):  # type: ignore[misc]
+        def __init__(self) -> None:
+            pass
+
+        @property
+        def events(self) -> Any:
+            return stream
+
+        def _poll(self, plan: WaitPlan) -> Any:
+            return poll(plan)
+
+    return Fake()
+
+
+def wait_for(plan: WaitPlan, stream: Any, poll: Callable[[WaitPlan], None]) -> Iterator[Any]:
+    """The sync wait over ``plan``, with a fake event stream and poller."""
+    jobs: InstallJobs = _FakeJobs(InstallJobs, stream, poll)
+    return jobs.follow(plan)
+
 
 VERSIONS = [VERSION, OLD_VERSION]
 
@@ -175,7 +200,7 @@ def run(
     clock = WaitClock(wait.pop("timeout", 5), wait.pop("poll_interval", 2))
     plan = WaitPlan([job], clock, reports.append)
     stream = FakeStream(subscription if events else None)
-    assert list(wait_for(plan, stream, poller)) == [job]  # type: ignore[arg-type]
+    assert list(wait_for(plan, stream, poller)) == [job]
     return job, subscription, poller, reports
 
 
@@ -233,7 +258,7 @@ def test_a_reconnect_means_a_poll() -> None:
     subscription = Reconnecting([])
     poller = Poller(iter([running, done]), subscription.log)
     plan = WaitPlan([job], WaitClock(5, 30), None)
-    ended = wait_for(plan, FakeStream(subscription), poller)  # type: ignore[arg-type]
+    ended = wait_for(plan, FakeStream(subscription), poller)
     assert list(ended) == [job] and poller.count == 2
 
 
@@ -245,12 +270,12 @@ def test_without_a_stream_polls_back_off(monkeypatch: pytest.MonkeyPatch) -> Non
         slept.append(round(seconds, 6))
         now[0] += seconds
 
-    monkeypatch.setattr("invokeai_py_client.dnn_model.install_job.time.sleep", sleep)
-    monkeypatch.setattr("invokeai_py_client.dnn_model._wait_plan.time.monotonic", lambda: now[0])
-    monkeypatch.setattr("invokeai_py_client.dnn_model._job_base.time.monotonic", lambda: now[0])
+    monkeypatch.setattr("invokeai_py_client._sync.backend.time.sleep", sleep)
+    monkeypatch.setattr("invokeai_py_client._core.wait_plan.time.monotonic", lambda: now[0])
+    monkeypatch.setattr("invokeai_py_client._core.job_state.time.monotonic", lambda: now[0])
     running = start_info("local_inplace", VERSION, "running")
     done = ModelInstJobInfo.model_validate(scenario("local_inplace", VERSION)["final_job"])
-    polls = [running] * 8 + [done]
+    polls: list[ModelInstJobInfo | None] = [*[running] * 8, done]
     job, _, poller, _ = run("local_inplace", VERSION, polls=polls, events=False, poll_interval=0.5)
     assert poller.count == 9 and job.info.status == "completed"
     assert slept == [0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.5, 0.5]
@@ -265,7 +290,7 @@ def test_a_stream_without_model_events_is_not_used() -> None:
     stream.model_events = False
     poller = Poller(iter([running, done]), [])
     plan = WaitPlan([job], WaitClock(5, 0.01), None)
-    assert list(wait_for(plan, stream, poller)) == [job]  # type: ignore[arg-type]
+    assert list(wait_for(plan, stream, poller)) == [job]
     assert not plan.events and poller.count == 2 and stream.subscription is not None
     assert stream.subscription.log == []
 
@@ -289,13 +314,13 @@ def test_as_completed_yields_the_first_ended_first() -> None:
     states = iter([slow.info, fast.info])
     poller = Poller(states, subscription.log)
     plan = WaitPlan([slow, fast], WaitClock(5, 2), None)
-    order = list(wait_for(plan, FakeStream(subscription), poller))  # type: ignore[arg-type]
+    order = list(wait_for(plan, FakeStream(subscription), poller))
     assert order == [fast, slow]
 
 
 def test_async_wait_for_matches_the_sync_one() -> None:
+    from invokeai_py_client._async.install_jobs import AsyncInstallJobs
     from invokeai_py_client.dnn_model import AsyncModelInstJobHandle
-    from invokeai_py_client.dnn_model.async_install_job import wait_for as async_wait_for
 
     running = start_info("local_inplace", VERSION, "running")
 
@@ -318,7 +343,8 @@ def test_async_wait_for_matches_the_sync_one() -> None:
 
     async def main() -> list[Any]:
         plan = WaitPlan([job], WaitClock(5, 2), None)
-        return [j async for j in async_wait_for(plan, AsyncStream(), poll)]  # type: ignore[arg-type]
+        jobs = _FakeJobs(AsyncInstallJobs, AsyncStream(), poll)
+        return [j async for j in jobs.follow(plan)]
 
     assert asyncio.run(main()) == [job]
     assert sub.log == ["poll", "model_install_started", "model_install_complete"]
@@ -335,7 +361,7 @@ def test_a_cancel_sent_by_this_process_means_a_poll() -> None:
     subscription = FakeSubscription([hint])
     poller = Poller(iter([downloading, cancelled]), subscription.log)
     plan = WaitPlan([job], WaitClock(5, 30), None)
-    assert list(wait_for(plan, FakeStream(subscription), poller)) == [job]  # type: ignore[arg-type]
+    assert list(wait_for(plan, FakeStream(subscription), poller)) == [job]
     assert subscription.log == ["poll", "model_install_cancel_sent", "poll"]
     assert job.info.status == "cancelled"
 
@@ -350,7 +376,7 @@ def test_the_client_tells_its_waits_what_it_sent(router: Any) -> None:
     router.delete(f"{V2}/install/{info['id']}").respond(201, json=None)
     client = InvokeAIClient(BASE_URL, events=False)
     seen: list[InstallEvent] = []
-    client.events._subscriptions.append(type("S", (), {"put": seen.append})())  # type: ignore[arg-type]
+    client.events._subscriptions.append(type("S", (), {"put": seen.append})())
     assert client.dnn_model_repo.cancel_install_job(info["id"]) is True
     assert [(e.name, getattr(e, "id", None)) for e in seen] == [
         ("model_install_cancel_sent", info["id"])
@@ -379,11 +405,11 @@ def test_a_plan_holds_the_jobs_it_followed() -> None:
     import gc
     import weakref
 
-    from invokeai_py_client.dnn_model._job_base import JobHandleBase
+    from invokeai_py_client._core.job_state import JobHandleBase
 
     plan = WaitPlan([], WaitClock(1.0, 0.5), None)
     done = ModelInstJobInfo.model_validate({"id": 1, "status": "completed", "source": "/m/a"})
-    job = JobHandleBase(None, done)
+    job = JobHandleBase(done)
     plan.add(job)
     assert plan.take_done() == [job]
     ref = weakref.ref(job)

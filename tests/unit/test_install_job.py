@@ -49,7 +49,7 @@ FAST = 0.01  # seconds between polls
 
 def handle_from(repo: DnnModelRepository, name: str, version: str = VERSION) -> ModelInstJobHandle:
     """A handle whose cached state is the captured job ``name`` (no request)."""
-    return ModelInstJobHandle(repo, ModelInstJobInfo.model_validate(body(name, version)))
+    return repo._handle(ModelInstJobInfo.model_validate(body(name, version)))
 
 
 def job_route(
@@ -94,7 +94,7 @@ def test_refresh_of_a_forgotten_job_raises_lost(
     repo: DnnModelRepository, router: respx.MockRouter
 ) -> None:
     last = ModelInstJobInfo.model_validate({**body("install_201_inplace"), "id": UNKNOWN_JOB_ID})
-    handle = ModelInstJobHandle(repo, last)
+    handle = repo._handle(last)
     replay(router, "install_job_404")
     with pytest.raises(InstallJobLostError, match="no longer has install job") as caught:
         handle.refresh()
@@ -240,7 +240,7 @@ def test_progress_of_a_download(repo: DnnModelRepository) -> None:
     info = ModelInstJobInfo.model_validate(body("install_job_downloading"))
     raw = body("install_job_downloading")
     assert info.progress == pytest.approx(raw["bytes"] / raw["total_bytes"])
-    assert 0 < info.progress < 1
+    assert info.progress is not None and 0 < info.progress < 1
     (part,) = info.download_parts
     assert part.bytes == raw["download_parts"][0]["bytes"]
     assert part.total_bytes == raw["download_parts"][0]["total_bytes"]
@@ -340,8 +340,8 @@ def test_cancel_of_a_job_the_server_forgot_is_false(
     replay(router, "install_job_404")
     _, fixture = replay(router, "install_cancel_415")
     assert fixture["status"] == 415
-    handle = ModelInstJobHandle(
-        repo, ModelInstJobInfo.model_validate({**body("install_201_inplace"), "id": UNKNOWN_JOB_ID})
+    handle = repo._handle(
+        ModelInstJobInfo.model_validate({**body("install_201_inplace"), "id": UNKNOWN_JOB_ID})
     )
     assert handle.cancel() is False
 
@@ -364,8 +364,8 @@ def test_pause_and_resume(repo: DnnModelRepository, router: respx.MockRouter) ->
 
 def test_pause_unknown_job_raises(repo: DnnModelRepository, router: respx.MockRouter) -> None:
     _, fixture = replay(router, "install_pause_415")
-    handle = ModelInstJobHandle(
-        repo, ModelInstJobInfo.model_validate({**body("install_201_inplace"), "id": UNKNOWN_JOB_ID})
+    handle = repo._handle(
+        ModelInstJobInfo.model_validate({**body("install_201_inplace"), "id": UNKNOWN_JOB_ID})
     )
     assert fixture["body"]["detail"] == f"No job with id {UNKNOWN_JOB_ID} known"
     with pytest.raises(InstallJobLostError, match="no longer has install job"):
@@ -409,7 +409,7 @@ def test_access_token_never_in_info_or_repr(repo: DnnModelRepository, name: str)
     raw = with_secret(body(name))
     assert raw["source"]["access_token"] == SECRET  # as the server echoes it
     info = ModelInstJobInfo.model_validate(raw)
-    handle = ModelInstJobHandle(repo, info)
+    handle = repo._handle(info)
     texts = [
         repr(handle),
         repr(info),
@@ -442,7 +442,7 @@ def test_access_token_never_in_job_list(repo: DnnModelRepository, router: respx.
 
 
 def _future_job() -> dict[str, Any]:
-    raw = body("install_job_completed_inplace")
+    raw: dict[str, Any] = body("install_job_completed_inplace")
     raw["status"] = "verifying"
     raw["eta_seconds"] = 12
     raw["config_out"] = {

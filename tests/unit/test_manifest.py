@@ -12,6 +12,16 @@ import pytest
 import respx
 
 from invokeai_py_client import AsyncInvokeAIClient, InvokeAIClient, ManifestError
+from invokeai_py_client._core.job_state import JobHandleBase
+from invokeai_py_client._core.manifest_apply import (
+    ApplyReport,
+    Delete,
+    Install,
+    Update,
+    WaitAny,
+    apply_steps,
+)
+from invokeai_py_client._core.manifest_plan import check_sources, plan_changes
 from invokeai_py_client.dnn_model import (
     DnnModel,
     ManifestPlan,
@@ -19,18 +29,7 @@ from invokeai_py_client.dnn_model import (
     ModelManifest,
     PlanAction,
 )
-from invokeai_py_client.dnn_model._job_base import JobHandleBase
 from invokeai_py_client.dnn_model.manifest import source_key
-from invokeai_py_client.dnn_model.manifest_plan import (
-    ApplyReport,
-    Delete,
-    Install,
-    Update,
-    WaitAny,
-    apply_steps,
-    check_sources,
-    plan_changes,
-)
 from invokeai_py_client.errors import (
     APIConnectionError,
     ConflictError,
@@ -275,7 +274,7 @@ def test_export_masks_tokens_and_skips_sourceless_records() -> None:
 
 class FakeJob(JobHandleBase):
     def __init__(self, info: ModelInstJobInfo) -> None:
-        super().__init__(None, info)
+        super().__init__(info)
 
 
 def job_info(
@@ -296,7 +295,8 @@ def job_info(
 
 def drive(steps: Generator[Any, Any, ApplyReport], answer: Any) -> tuple[ApplyReport, list[Any]]:
     """Run ``steps``, replying with ``answer(step)``; return the report and the steps."""
-    seen, reply = [], None
+    seen: list[Any] = []
+    reply: Any = None
     while True:
         try:
             step = steps.send(reply)
@@ -429,8 +429,9 @@ def test_updates_deletes_and_a_timeout() -> None:
     by_action = {a: [r for r in report.results if r.change.action is a] for a in PlanAction}
     assert [r.outcome for r in by_action[PlanAction.INSTALL]] == ["failed", "failed"]
     assert "out of time" in str(by_action[PlanAction.INSTALL][1].error)
-    assert by_action[PlanAction.UPDATE][0].model is not None
-    assert by_action[PlanAction.UPDATE][0].model.name == "New"
+    updated = by_action[PlanAction.UPDATE][0].model
+    assert updated is not None
+    assert updated.name == "New"
     assert sum(r.outcome == "done" for r in by_action[PlanAction.DELETE]) == deletes - 1
     (gone,) = [r for r in by_action[PlanAction.DELETE] if r.outcome == "failed"]
     assert gone.change.model == VAE and "already gone" in str(gone.error)

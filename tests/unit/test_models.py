@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from invokeai_py_client.dnn_model import (
@@ -61,9 +63,9 @@ def job(**changes: object) -> dict[str, object]:
 
 def test_known_enum_values_are_members() -> None:
     model = DnnModel.model_validate(RECORD)
-    assert model.base is BaseDnnModelType.SD_1 is BaseDnnModelType.StableDiffusion1
-    assert model.type is DnnModelType.EMBEDDING and model.format is DnnModelFormat.EMBEDDING_FILE
     assert model.base == "sd-1" and str(model.base) == "sd-1" and model.base.is_known
+    assert model.base is BaseDnnModelType.SD_1 is BaseDnnModelType["StableDiffusion1"]
+    assert model.type is DnnModelType.EMBEDDING and model.format is DnnModelFormat.EMBEDDING_FILE
 
 
 def test_unknown_enum_values_parse_and_compare_as_strings() -> None:
@@ -83,7 +85,7 @@ def test_a_member_name_is_not_a_known_value() -> None:
 
 def test_config_with_a_wrong_type_raises_our_error() -> None:
     with pytest.raises(InvalidArgumentError):
-        ModelInstallConfig(trigger_phrases="one")  # type: ignore[arg-type]
+        ModelInstallConfig(trigger_phrases="one")
 
 
 def test_enums_cover_both_supported_versions() -> None:
@@ -114,7 +116,8 @@ def test_status_values_and_properties() -> None:
     assert terminal == {"completed", "error", "cancelled"}
     assert InstallJobStatus.COMPLETED.is_success and not InstallJobStatus.ERROR.is_success
     assert InstallJobStatus.CANCELLED.is_failure and not InstallJobStatus.PAUSED.is_failure
-    assert InstallJobStatus.COMPLETED == "completed"
+    completed: str = InstallJobStatus.COMPLETED  # a str enum: equal to its value
+    assert completed == "completed"
 
 
 def test_running_local_job() -> None:
@@ -245,10 +248,11 @@ def test_config_sends_only_what_was_set() -> None:
 
 
 def test_config_refuses_unknown_keys_with_a_hint() -> None:
-    for make in (
+    makers: list[Callable[[], ModelInstallConfig]] = [
         lambda: ModelInstallConfig.model_validate({"nmae": "x"}),
         lambda: ModelInstallConfig(nmae="x"),
-    ):
+    ]
+    for make in makers:
         with pytest.raises(InvalidArgumentError, match="'nmae' \\(did you mean 'name'\\?\\)"):
             make()
     with pytest.raises(InvalidArgumentError, match="extra="):

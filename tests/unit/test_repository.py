@@ -895,7 +895,8 @@ def test_list_starter_models(router: respx.MockRouter, repo_for: RepoFor, versio
 def _starter_catalog(router: respx.MockRouter) -> dict[str, Any]:
     fixture = load_fixture("starter_models")
     add_route(router, fixture)
-    return fixture["body"]
+    catalog: dict[str, Any] = fixture["body"]
+    return catalog
 
 
 def _install_recorder(router: respx.MockRouter) -> respx.Route:
@@ -1070,7 +1071,7 @@ def test_set_model_image(
         image = tmp_path / "cover.png"
         image.write_bytes(png)
     key = fixture["request"]["path"].split("/")[-2]
-    assert repo.set_model_image(key, image) is None
+    repo.set_model_image(key, image)
     request = route.calls.last.request
     assert request.headers["content-type"].startswith("multipart/form-data")
     assert b'name="image"' in request.content

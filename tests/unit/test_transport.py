@@ -9,8 +9,9 @@ import pytest
 import respx
 
 from invokeai_py_client import InvokeAIClient
-from invokeai_py_client._retry import is_retryable_method, retry_delay
-from invokeai_py_client._transport import normalize_base_url, path_segment, redact_url
+from invokeai_py_client._core.calls import normalize_base_url, path_segment
+from invokeai_py_client._core.retry import is_retryable_method, retry_delay
+from invokeai_py_client._redact import redact_url
 from invokeai_py_client.errors import (
     APIConnectionError,
     APIError,
@@ -37,7 +38,7 @@ MODELS = f"{BASE}/api/v2/models/"
 @pytest.fixture(autouse=True)
 def no_sleep(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     slept: list[float] = []
-    monkeypatch.setattr("invokeai_py_client._transport.time.sleep", slept.append)
+    monkeypatch.setattr("invokeai_py_client._sync.backend.time.sleep", slept.append)
     return slept
 
 
@@ -338,8 +339,14 @@ def test_login_needs_a_multiuser_capable_server(client: InvokeAIClient) -> None:
 
 
 def test_login_refuses_empty_credentials(client: InvokeAIClient) -> None:
-    with pytest.raises(InvalidArgumentError):
-        client.login("", "x")
+    with respx.mock(assert_all_called=False) as mock:  # a server that would accept them
+        mock.get(f"{BASE}/api/v1/app/version").respond(json={"version": "6.14.2"})
+        mock.post(f"{BASE}/api/v1/auth/login").respond(json={"token": "t", "user": {}})
+        for email, password in [("", "x"), ("a@b.c", ""), ("", "")]:
+            with pytest.raises(InvalidArgumentError):
+                client.login(email, password)
+        assert mock.calls.call_count == 0  # refused before anything was sent
+    assert client.token is None
 
 
 @respx.mock

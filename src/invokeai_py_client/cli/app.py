@@ -6,8 +6,10 @@ from typing import Annotated
 
 import typer
 
-from . import hf, install, jobs, maintenance, manifest, models, starter
-from ._context import DEFAULT_URL, State
+from invokeai_py_client._core.defaults import DEFAULT_URL
+
+from . import hf, install, jobs, maintenance, manifest, models, records, starter
+from .context import State
 from .output import Output
 
 HELP = (
@@ -95,9 +97,9 @@ app.command("server")(models.server)
 app.command("delete")(models.delete)
 app.command("install")(install.install)
 app.add_typer(jobs.jobs_app, name="jobs")
-app.command("update")(maintenance.update)
-app.command("convert")(maintenance.convert)
-app.command("reidentify")(maintenance.reidentify)
+app.command("update")(records.update)
+app.command("convert")(records.convert)
+app.command("reidentify")(records.reidentify)
 app.command("scan")(maintenance.scan)
 app.command("missing")(maintenance.missing)
 app.command("orphaned")(maintenance.orphaned)

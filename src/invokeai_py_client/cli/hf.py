@@ -11,8 +11,8 @@ import sys
 
 import typer
 
-from . import _context
-from ._context import State, connect, state_of
+from . import context
+from .context import State, connect, state_of
 from .output import EXIT_FAILED, EXIT_USAGE
 
 hf_app = typer.Typer(
@@ -33,7 +33,7 @@ def _meaning(status: str) -> str:
 
 def _read_token(state: State) -> str:
     """One token from a hidden prompt (terminal) or one line of stdin; masked from now on."""
-    if _context.stdin_is_tty():
+    if context.stdin_is_tty():
         text = typer.prompt(
             "Hugging Face token", hide_input=True, default="", show_default=False, err=True
         )

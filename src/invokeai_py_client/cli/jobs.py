@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ._context import connect, report, state_of
+from .context import connect, report, state_of
 from .output import EXIT_FAILED, Output, human_size
 
 if TYPE_CHECKING:

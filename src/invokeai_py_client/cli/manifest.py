@@ -16,15 +16,18 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ._context import (
+from invokeai_py_client._core.defaults import APPLY_CONCURRENCY, CLI_WAIT_TIMEOUT
+
+from .context import (
     State,
     confirm_delete,
+    connect,
     exit_code_of,
     hint_for,
     refuse_without_yes,
     state_of,
 )
-from .install import _label, _progress
+from .job_ui import job_label, progress_display
 from .output import EXIT_DRIFT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, Output
 
 if TYPE_CHECKING:
@@ -232,10 +235,10 @@ def apply(
     prune: PruneOpt = False,
     concurrency: Annotated[
         int, typer.Option("--concurrency", "-j", help="Installs at a time, per server.", min=1)
-    ] = 4,
+    ] = APPLY_CONCURRENCY,
     timeout: Annotated[
         float, typer.Option("--timeout", help="Seconds to wait for the installs.", min=0)
-    ] = 3600.0,
+    ] = CLI_WAIT_TIMEOUT,
     yes: Annotated[
         bool, typer.Option("--yes", "-y", help="Delete (--prune) without asking.")
     ] = False,
@@ -257,7 +260,7 @@ def apply(
         _plan_on(state, servers, manifest, prune=True)
         _confirm_prune(state, servers)
 
-    progress = None if out.quiet or out.json_mode else _progress(state)
+    progress = None if out.quiet or out.json_mode else progress_display(state)
     follow = _follower(progress, several=len(servers) > 1)
 
     async def work(server: Server, client: Any) -> ApplyReport:
@@ -297,7 +300,7 @@ def _follower(progress: Any, *, several: bool) -> Callable[[Server], Any]:
                 return
             key = (server.url, p.id)
             if key not in tasks:
-                label = _label(p.source or str(p.id), 40 if several else 48)
+                label = job_label(p.source or str(p.id), 40 if several else 48)
                 prefix = f"{_host(server.url)} " if several else ""
                 tasks[key] = progress.add_task(prefix + label, total=None, status="")
             total = p.total_bytes or None
@@ -359,8 +362,6 @@ def export(
     YAML, or JSON with --json or an --output name ending in .json.
     """
     from invokeai_py_client.dnn_model import ModelManifest
-
-    from ._context import connect
 
     state = state_of(ctx)
     out = state.out

@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ._context import confirm_delete, connect, refuse_without_yes, report, state_of
-from ._options import BaseFilter, TypeFilter, Yes
+from .context import confirm_delete, connect, refuse_without_yes, report, state_of
+from .options import BaseFilter, TypeFilter, Yes
 from .output import EXIT_FAILED, Output, human_size
 
 if TYPE_CHECKING:

@@ -12,9 +12,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ._context import State, connect, hint_for, report, state_of
-from ._options import BaseFilter, NoWait, TypeFilter, WaitTimeout
-from .install import Started, _summary, _wait
+from invokeai_py_client._core.defaults import CLI_WAIT_TIMEOUT
+
+from .context import State, connect, hint_for, report, state_of
+from .job_ui import Started, print_summary, wait_for_jobs
+from .options import BaseFilter, NoWait, TypeFilter, WaitTimeout
 from .output import EXIT_USAGE
 
 if TYPE_CHECKING:
@@ -109,7 +111,7 @@ def install_starter(
         str, typer.Argument(help="The starter's name, its id (base/type/name), or its source.")
     ],
     no_wait: NoWait = False,
-    timeout: WaitTimeout = 3600.0,
+    timeout: WaitTimeout = CLI_WAIT_TIMEOUT,
 ) -> None:
     """Install a starter model and the dependencies it lacks; wait like `install`.
 
@@ -132,5 +134,5 @@ def install_starter(
             return
         started = [Started(h.info.source or model.source, job=h) for h in handles]
         if not no_wait:
-            _wait(state, client, started, timeout)
-    _summary(state, started, waited=not no_wait)
+            wait_for_jobs(state, client, started, timeout)
+    print_summary(state, started, waited=not no_wait)

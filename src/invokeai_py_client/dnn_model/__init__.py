@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING
 from .._lazy import lazy_names
 
 if TYPE_CHECKING:
-    from ._wait_plan import InstallProgress
+    from .._core.manifest_apply import AppliedChange, ApplyReport
+    from .._core.manifest_plan import ManifestPlan, PlanAction, PlannedChange
     from .async_dnn_model_repo import AsyncDnnModelRepository
     from .async_install_job import AsyncModelInstJobHandle
     from .dnn_model_models import (
@@ -36,30 +37,23 @@ if TYPE_CHECKING:
     )
     from .dnn_model_repo import DnnModelRepository
     from .dnn_model_types import BaseDnnModelType, DnnModel, DnnModelFormat, DnnModelType
-    from .install_events import DownloadEvent, InstallEvent, ModelInstallEvent
+    from .install_events import DownloadEvent, InstallEvent, InstallProgress, ModelInstallEvent
     from .install_job import ModelInstJobHandle
     from .manifest import ManifestModel, ManifestServer, ModelManifest
-    from .manifest_plan import (
-        AppliedChange,
-        ApplyReport,
-        ManifestPlan,
-        PlanAction,
-        PlannedChange,
-    )
 
 _LAZY = {
     "ManifestModel": ".manifest",
     "ManifestServer": ".manifest",
     "ModelManifest": ".manifest",
-    "AppliedChange": ".manifest_plan",
-    "ApplyReport": ".manifest_plan",
-    "ManifestPlan": ".manifest_plan",
-    "PlanAction": ".manifest_plan",
-    "PlannedChange": ".manifest_plan",
+    "AppliedChange": ".._core.manifest_apply",
+    "ApplyReport": ".._core.manifest_apply",
+    "ManifestPlan": ".._core.manifest_plan",
+    "PlanAction": ".._core.manifest_plan",
+    "PlannedChange": ".._core.manifest_plan",
     "DownloadEvent": ".install_events",
     "ModelInstallEvent": ".install_events",
     "InstallEvent": ".install_events",
-    "InstallProgress": "._wait_plan",
+    "InstallProgress": ".install_events",
     "AsyncDnnModelRepository": ".async_dnn_model_repo",
     "AsyncModelInstJobHandle": ".async_install_job",
     "BaseDnnModelType": ".dnn_model_types",
@@ -70,15 +64,15 @@ _LAZY = {
     "DnnModelFormat": ".dnn_model_types",
     "DnnModelRepository": ".dnn_model_repo",
     "DnnModelType": ".dnn_model_types",
-    "DownloadPart": ".dnn_model_models",
+    "DownloadPart": ".job_models",
     "FoundModel": ".dnn_model_models",
     "HFLoginStatus": ".dnn_model_models",
     "HFRepoFiles": ".dnn_model_models",
     "HFTokenStatus": ".dnn_model_models",
-    "InstallJobErrorInfo": ".dnn_model_models",
-    "InstallJobStatus": ".dnn_model_models",
+    "InstallJobErrorInfo": ".job_models",
+    "InstallJobStatus": ".job_models",
     "ModelInstJobHandle": ".install_job",
-    "ModelInstJobInfo": ".dnn_model_models",
+    "ModelInstJobInfo": ".job_models",
     "ModelInstallConfig": ".dnn_model_models",
     "ModelManagerStats": ".dnn_model_models",
     "ModelRecordChanges": ".dnn_model_models",

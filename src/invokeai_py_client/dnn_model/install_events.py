@@ -7,30 +7,59 @@ payload that does not fit, comes back as an ``InstallEvent`` with its raw data i
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
 
-from .._parsing import without_secrets
+from .._redact import without_secrets
 from ._base import ApiModel
-from .dnn_model_models import (
+from .dnn_model_types import DnnModel
+from .job_models import (
     InstallJobErrorInfo,
     InstallJobStatus,
     ModelInstJobInfo,
-    _source_text,
+    source_text,
 )
-from .dnn_model_types import DnnModel
 
 __all__ = [
     "STREAM_CLOSED",
     "STREAM_CONNECTED",
     "DownloadEvent",
     "InstallEvent",
+    "InstallProgress",
     "ModelInstallEvent",
     "job_update",
     "parse_event",
 ]
+
+
+@dataclass(frozen=True)
+class InstallProgress:
+    """How far one install job has come, as ``wait(on_progress=...)`` reports it.
+
+    ``fraction`` never goes backwards and is 1.0 only once the job completed; ``rate``
+    (bytes/s over the last seconds) and ``eta`` (seconds) are None until known.
+    """
+
+    job: Any
+    status: InstallJobStatus
+    bytes: int
+    total_bytes: int
+    fraction: float | None
+    rate: float | None
+    eta: float | None
+
+    @property
+    def id(self) -> int:
+        """The job's id."""
+        return int(self.job.id)
+
+    @property
+    def source(self) -> str | None:
+        """The job's source (path, URL or repo id)."""
+        return self.job.info.source  # type: ignore[no-any-return]
 
 
 STREAM_CONNECTED = "stream_connected"
@@ -78,7 +107,7 @@ def parse_event(name: str, payload: Any) -> InstallEvent:
     if name.startswith("model_install_") and isinstance(data.get("id"), int):
         model = ModelInstallEvent
         source = data.get("source")
-        data = {**data, "source": _source_text(source)}
+        data = {**data, "source": source_text(source)}
         data["source_info"] = source if isinstance(source, dict) else None
     elif name.startswith("download_"):
         model = DownloadEvent

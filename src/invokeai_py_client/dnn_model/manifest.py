@@ -25,21 +25,32 @@ from __future__ import annotations
 
 import difflib
 import json
-import os
-import re
 from collections.abc import Iterable, Mapping
-from functools import lru_cache
-from pathlib import Path, PurePosixPath, PureWindowsPath
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
-from .._core import scrub
+from .._redact import scrub
 from ..errors import ManifestError
-from ._operations import hf_source
+from . import model_sources
 from .dnn_model_types import DnnModel
+from .model_sources import (
+    MODEL_SUFFIXES,
+    SourceKind,
+    env_reference,
+    expand_env,
+    expand_set,
+    hf_source,
+    is_absolute,
+    literal_secret,
+    source_key,
+    source_kind,
+    split_repo_source,
+)
 
 __all__ = [
+    "MODEL_SUFFIXES",
     "ManifestModel",
     "ManifestServer",
     "ModelManifest",
@@ -47,99 +58,7 @@ __all__ = [
     "source_key",
 ]
 
-MASKED = "***"  # what a secret looks like once masked (``export`` writes it so)
-_ENV_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
-_ENV_IN_TEXT = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-# repo, repo:variant, repo:variant:sub, repo::sub, and as recorded: repo:variant::sub
-# (6.8 to 6.14 on Python 3.11+ record the variant as "ModelRepoVariant.FP16")
-_REPO_ID = re.compile(
-    r"^([^/:\s]+/[^/:\s]+)(?::(?:ModelRepoVariant\.)?([A-Za-z0-9_]*)(?:::?/?([^:]+))?)?$"
-)
-_WINDOWS_PATH = re.compile(r"^[A-Za-z]:[\\/]")
-MODEL_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin", ".gguf", ".onnx")
 _SETTINGS = ("name", "description", "trigger_phrases", "default_settings")
-
-SourceKind = Literal["path", "url", "hf", "external"]
-
-
-def source_kind(source: str) -> SourceKind | None:
-    """What a source string is: a server path, a URL, a repo id, or None (neither)."""
-    text = source.strip().strip('"')
-    if text.startswith("external://"):
-        return "external"
-    if re.match(r"^https?://[^/]+", text):
-        return "url"
-    if _is_absolute(text):
-        return "path"
-    if _REPO_ID.match(text):
-        return "hf"
-    return None
-
-
-@lru_cache(maxsize=8192)  # a pure function of the text; plans ask for each source often
-def source_key(source: str | None) -> str:
-    """``source`` as the server records it, secrets masked: what matching compares.
-
-    Paths are normalized as the server does (``Path(p).as_posix()``), URLs as
-    pydantic does, repo ids split into repo, variant and subfolder. Never raises.
-    """
-    text = (source or "").strip().strip('"')
-    kind = source_kind(text)
-    if kind == "path":
-        pure = PureWindowsPath(text) if _WINDOWS_PATH.match(text) else PurePosixPath(text)
-        text = pure.as_posix()
-    elif kind == "url":
-        try:
-            from pydantic import AnyUrl
-
-            text = str(AnyUrl(text))
-        except (ValueError, TypeError):
-            pass
-    elif kind == "hf":
-        repo_id, variant, subfolder = split_repo_source(text)
-        text = f"{repo_id}:{variant or ''}::{subfolder or ''}"
-    return str(scrub(text))
-
-
-def split_repo_source(source: str) -> tuple[str, str | None, str | None]:
-    """``(repo_id, variant, subfolder)`` of a repo source, in any of its spellings."""
-    match = _REPO_ID.match(source.strip())
-    if match is None:
-        raise ValueError(f"not a repo id: {source!r}")
-    repo_id, variant, subfolder = match.groups()
-    sub = PurePosixPath(subfolder.strip("/")).as_posix() if subfolder else None
-    return repo_id, (variant or "").lower() or None, sub
-
-
-def expand_env(text: str, environ: Mapping[str, str] | None = None) -> str:
-    """``text`` with each ``${VAR}`` replaced; ``ManifestError`` names any unset one."""
-    env = os.environ if environ is None else environ
-    missing = [name for name in _ENV_IN_TEXT.findall(text) if not env.get(name)]
-    if missing:
-        raise ManifestError(f"environment variable(s) not set: {', '.join(sorted(set(missing)))}")
-    return _ENV_IN_TEXT.sub(lambda m: env[m.group(1)], text)
-
-
-def expand_set(text: str, environ: Mapping[str, str] | None = None) -> str:
-    """``text`` with each ``${VAR}`` that is set replaced; unset ones stay as they are."""
-    env = os.environ if environ is None else environ
-    return _ENV_IN_TEXT.sub(lambda m: env.get(m.group(1)) or m.group(0), text)
-
-
-def env_names(text: str | None) -> list[str]:
-    """The ``${VAR}`` names in ``text``."""
-    return _ENV_IN_TEXT.findall(text or "")
-
-
-def _env_reference(value: str | None, what: str) -> str | None:
-    if value is None:
-        return None
-    if not _ENV_REF.match(value.strip()):
-        raise ValueError(
-            f"{what} must be an environment reference such as ${{HF_TOKEN}}, never the token itself"
-        )
-    return value.strip()
-
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
@@ -154,7 +73,7 @@ class ManifestServer(_Strict):
     @field_validator("token")
     @classmethod
     def _token_is_reference(cls, value: str | None) -> str | None:
-        return _env_reference(value, "a server token")
+        return env_reference(value, "a server token")
 
     def resolved_token(self, environ: Mapping[str, str] | None = None) -> str | None:
         """The token from the environment (``ManifestError`` if unset)."""
@@ -186,19 +105,19 @@ class ManifestModel(_Strict):
     @field_validator("access_token")
     @classmethod
     def _token_is_reference(cls, value: str | None) -> str | None:
-        return _env_reference(value, "access_token")
+        return env_reference(value, "access_token")
 
     @model_validator(mode="after")
     def _source_makes_sense(self) -> ManifestModel:
         source = expand_set(self.source)
         if not source or source in {".", ".."}:
             raise ValueError("source must be a path on the server, a URL or a repo id")
-        if _literal_secret(self.source):
+        if literal_secret(self.source):
             raise ValueError(
                 "a token, key or password in a source must be an environment reference "
                 "such as ${CIVITAI_TOKEN}, never the secret itself"
             )
-        if env_names(source):  # an unset variable: refused when planning
+        if model_sources.env_names(source):  # an unset variable: refused when planning
             return self
         kind = source_kind(source)
         if kind is None:
@@ -243,7 +162,9 @@ class ManifestModel(_Strict):
 
     def env_names(self) -> list[str]:
         """The environment variables an install of this entry needs."""
-        return env_names(self.install_source) + env_names(self.access_token)
+        return model_sources.env_names(self.install_source) + model_sources.env_names(
+            self.access_token
+        )
 
 
 class ModelManifest(_Strict):
@@ -368,7 +289,7 @@ def _entry_of(model: DnnModel, *, lock: bool) -> ManifestModel | None:
     defaults = {k: v for k, v in (model.default_settings or {}).items() if v is not None}
     if defaults:
         entry["default_settings"] = defaults
-    if source_kind(source) == "path" and _is_absolute(model.path):
+    if source_kind(source) == "path" and is_absolute(model.path):
         entry["inplace"] = True
     entry["type"] = str(model.type)
     entry["base"] = str(model.base)
@@ -378,19 +299,6 @@ def _entry_of(model: DnnModel, *, lock: bool) -> ManifestModel | None:
         return ManifestModel.model_validate(entry)
     except ValidationError:  # no source, or one a manifest cannot hold
         return None
-
-
-def _is_absolute(path: str | None) -> bool:
-    return bool(path) and (str(path).startswith("/") or bool(_WINDOWS_PATH.match(str(path))))
-
-
-def _literal_secret(source: str) -> bool:
-    """True when ``source`` holds a secret that is neither ``${VAR}`` nor masked."""
-    masked = str(scrub(source))
-    if masked == source:
-        return False
-    placeholder = _ENV_IN_TEXT.sub(MASKED, source)  # ${VAR} and *** are fine
-    return str(scrub(placeholder)) != placeholder
 
 
 def _resolve_relative(entry: Any, base_dir: str | Path | None) -> Any:

@@ -1,22 +1,48 @@
-"""``AsyncTransport``: the twin of ``SyncTransport`` with awaits (see ``_transport``)."""
+"""``AsyncTransport``: sends calls through the pool, with the whole-call deadline and
+retries of reads, and runs the core's operations. The only code that sends requests."""
 
 from __future__ import annotations
 
-import asyncio
 import time
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
-from ._core import Call
-from ._transport import BaseTransport, CallTimeout, drop_connection_on_5xx, past
-from .errors import APIConnectionError
+from .._core import app_ops
+from .._core.calls import Call, Operation, check_version
+from .._core.exchange import CallTimeout, TransportBase, drop_connection_on_5xx, past
+from . import backend
 
 __all__ = ["AsyncTransport"]
 
+T = TypeVar("T")
 
-class AsyncTransport(BaseTransport[httpx.AsyncClient]):
+
+class AsyncTransport(TransportBase[httpx.AsyncClient]):
     """Sends calls with an ``httpx.AsyncClient``; sleeps between retries of reads."""
+
+    async def run(self, operation: Operation[T]) -> T:
+        """Run an operation of the core: check the server's version where a route needs
+        it, send each call the operation yields, and return its result."""
+        try:
+            call = next(operation)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+        while True:
+            if call.route.since is not None:
+                check_version(call, await self.server_version())
+            answer = await self.send(call)
+            try:
+                call = operation.send(answer)
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]
+
+    async def server_version(self) -> str:
+        """The server's InvokeAI version, asked once per session."""
+        session = self.session
+        if session.server_version is None:
+            session.server_version = await self.run(app_ops.server_version())
+        return session.server_version
 
     async def send(self, call: Call) -> Any:
         """Send ``call`` (retrying reads) and return its decoded answer."""
@@ -33,11 +59,11 @@ class AsyncTransport(BaseTransport[httpx.AsyncClient]):
                 if retry is None:
                     return self.finish(call, response, content, started)
                 delay = retry
-            await asyncio.sleep(delay)
+            await backend.sleep(delay)
             attempt += 1
 
     async def _exchange(self, call: Call, deadline: float | None) -> tuple[httpx.Response, bytes]:
-        self._bind_loop(call)
+        backend.bind_loop(self.session, call.method, call.path)
         pool = self.session.pool
         try:
             http = pool.acquire()
@@ -69,25 +95,9 @@ class AsyncTransport(BaseTransport[httpx.AsyncClient]):
             if pool.release():
                 await http.aclose()
 
-    def _bind_loop(self, call: Call) -> None:
-        """An ``httpx.AsyncClient`` cannot move between event loops (``asyncio.run``
-        twice): our own gets a fresh one for the new loop; a user's cannot."""
-        loop = asyncio.get_running_loop()
-        session = self.session
-        if session.loop is loop:
-            return
-        if session.loop is not None:
-            if session.new_http_client is None:
-                raise APIConnectionError(
-                    "the http_client belongs to another event loop; give each loop its own",
-                    method=call.method,
-                    route=call.path,
-                )
-            session.pool.client = session.new_http_client()
-        session.loop = loop
-
     async def close(self) -> None:
+        """Close the pool once the requests in flight have ended (one that belongs to a
+        finished event loop cannot be closed and is dropped)."""
         pool = self.session.pool
-        loop = self.session.loop
-        if pool.close() and (loop is None or loop is asyncio.get_running_loop()):
-            await pool.client.aclose()  # one of a finished loop cannot be awaited: dropped
+        if pool.close() and backend.is_current_loop(self.session.loop):
+            await pool.client.aclose()

@@ -1,10 +1,6 @@
-"""Sending calls: the connection pool, the whole-call deadline, retries of reads.
+"""Sending rules without I/O: deadlines, retry decisions, answers, and 5xx connections.
 
-``BaseTransport`` holds everything but I/O: settings, the shared ``Session`` (pool,
-token, server version), deadlines and retry decisions. ``SyncTransport`` adds the
-loop that sends and sleeps; ``AsyncTransport`` (in ``_async_transport``) is its
-twin with awaits.
-
+Both transports (``_async/transport.py`` and its generated twin) send through these.
 Thread safety: many threads (or tasks) may send through one transport. After a 5xx
 the server may drop the connection without saying so, and a request sent on it would
 be lost; so the connection that carried a 5xx is closed, never put back in httpx's
@@ -17,43 +13,25 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
-import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass, replace
+from collections.abc import AsyncIterator, Iterator
 from typing import Any, Generic, TypeVar
 
 import httpx
 
-from ._core import (
-    Call,
-    answer_of,
-    connection_error,
-    normalize_base_url,
-    path_segment,
-    redact_url,
-)
-from ._retry import RETRYABLE_STATUS, is_retryable_method, retry_delay
-from .errors import APIConnectionError, InvalidArgumentError
+from .._redact import redact_url
+from ..errors import APIConnectionError
+from .calls import Call, answer_of, connection_error
+from .retry import RETRYABLE_STATUS, is_retryable_method, retry_delay
+from .session import Session
+from .settings import Options
 
-__all__ = [
-    "BaseTransport",
-    "CallTimeout",
-    "Options",
-    "Pool",
-    "Session",
-    "SyncTransport",
-    "normalize_base_url",
-    "past",
-    "path_segment",
-    "redact_url",
-]
+__all__ = ["CallTimeout", "TransportBase", "drop_connection_on_5xx", "logger", "past"]
 
 logger = logging.getLogger("invokeai_py_client")
 
 REFRESHED_TOKEN_HEADER = "X-Refreshed-Token"
 C = TypeVar("C")
-Timeout = float | httpx.Timeout | None
 
 
 class _RedactSecrets(logging.Filter):
@@ -70,94 +48,7 @@ class _RedactSecrets(logging.Filter):
 logging.getLogger("httpx").addFilter(_RedactSecrets())
 
 
-@dataclass(frozen=True)
-class Options:
-    """Per-client settings; ``with_options`` makes a copy with some replaced."""
-
-    timeout: Timeout
-    max_retries: int
-
-    def __post_init__(self) -> None:
-        if isinstance(self.max_retries, bool) or not isinstance(self.max_retries, int):
-            raise InvalidArgumentError(f"max_retries must be an int, not {self.max_retries!r}")
-        if self.max_retries < 0:
-            raise InvalidArgumentError("max_retries must be 0 or more")
-        timeout = self.timeout
-        if timeout is not None and not isinstance(timeout, httpx.Timeout):
-            if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
-                raise InvalidArgumentError(
-                    f"timeout must be seconds (a number), an httpx.Timeout or None, not {timeout!r}"
-                )
-            if not timeout > 0:
-                raise InvalidArgumentError(f"timeout must be more than 0 seconds, not {timeout!r}")
-
-    def replace(self, **changes: Any) -> Options:
-        return replace(self, **changes)
-
-    @property
-    def total(self) -> float | None:
-        """Seconds a whole call may take (retries included); None for no bound."""
-        return float(self.timeout) if isinstance(self.timeout, (int, float)) else None
-
-
-class Pool(Generic[C]):
-    """The HTTP client, leased per request, so that closing waits for requests in flight.
-
-    Only bookkeeping, under one lock: the caller closes the client when ``release`` or
-    ``close`` says so.
-    """
-
-    def __init__(self, client: C, *, user_given: bool) -> None:
-        self.client = client
-        self.user_given = user_given
-        self._leases = 0
-        self._closed = False
-        self._lock = threading.Lock()
-
-    def acquire(self) -> C:
-        """Lease the client for one request; ``RuntimeError`` once closed."""
-        with self._lock:
-            if self._closed:
-                raise RuntimeError("closed")
-            self._leases += 1
-            return self.client
-
-    def release(self) -> bool:
-        """Give a lease back; True when the caller must now close the client."""
-        with self._lock:
-            self._leases -= 1
-            return self._closed and not self._leases
-
-    def close(self) -> bool:
-        """Close for good; True when the caller must close the client now (no request
-        in flight), else the ``release`` of the last one says so."""
-        with self._lock:
-            if self._closed:
-                return False
-            self._closed = True
-            return not self._leases
-
-    @property
-    def is_closed(self) -> bool:
-        return self._closed
-
-
-class Session(Generic[C]):
-    """What copies of one client share: URL, token, pool and the server's version."""
-
-    def __init__(self, base_url: str, token: str | None, pool: Pool[C]) -> None:
-        self.base_url = normalize_base_url(base_url)
-        if token is not None and not isinstance(token, str):
-            raise InvalidArgumentError("token must be a string or None")
-        self.token = token or None
-        self.pool = pool
-        self.server_version: str | None = None
-        self.events: Any = None
-        self.new_http_client: Callable[[], C] | None = None  # None for a user's client
-        self.loop: Any = None  # the event loop an async client's pool belongs to
-
-
-class BaseTransport(Generic[C]):
+class TransportBase(Generic[C]):
     """Settings, deadlines and retry decisions; no I/O."""
 
     def __init__(self, session: Session[C], options: Options) -> None:
@@ -313,62 +204,3 @@ class _DroppingBody(httpx.SyncByteStream, httpx.AsyncByteStream):
 
 def past(deadline: float | None) -> bool:
     return deadline is not None and time.monotonic() > deadline
-
-
-class SyncTransport(BaseTransport[httpx.Client]):
-    """Sends calls with an ``httpx.Client``; sleeps between retries of reads."""
-
-    def send(self, call: Call) -> Any:
-        """Send ``call`` (retrying reads) and return its decoded answer."""
-        deadline = self.deadline()
-        attempt = 0
-        while True:
-            started = time.monotonic()
-            try:
-                response, content = self._exchange(call, deadline)
-            except httpx.HTTPError as err:
-                delay = self.delay_after_error(call, attempt, deadline, err)
-            else:
-                retry = self.delay_after_answer(call, attempt, deadline, response)
-                if retry is None:
-                    return self.finish(call, response, content, started)
-                delay = retry
-            time.sleep(delay)
-            attempt += 1
-
-    def _exchange(self, call: Call, deadline: float | None) -> tuple[httpx.Response, bytes]:
-        pool = self.session.pool
-        try:
-            http = pool.acquire()
-        except RuntimeError:
-            raise self.closed_error(call) from None
-        try:
-            request = http.build_request(
-                call.method,
-                self.url(call),
-                params=call.query() or None,
-                json=call.json,
-                files=call.files,
-                headers=call.headers(self.session.token),
-                timeout=self.attempt_timeout(deadline),
-            )
-            response = http.send(request, stream=True)
-            drop_connection_on_5xx(response)
-            try:
-                chunks = []
-                for chunk in response.iter_bytes():
-                    chunks.append(chunk)
-                    if past(deadline):
-                        raise CallTimeout("the whole call took too long", request=request)
-            finally:
-                response.close()
-            self.take_token(response)
-            return response, b"".join(chunks)
-        finally:
-            if pool.release():
-                http.close()
-
-    def close(self) -> None:
-        pool = self.session.pool
-        if pool.close():
-            pool.client.close()

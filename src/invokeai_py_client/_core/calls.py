@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from .errors import (
+from .._redact import redact_url, scrub
+from ..errors import (
     APIConnectionError,
     APIError,
     APITimeoutError,
@@ -37,18 +38,12 @@ __all__ = [
     "normalize_base_url",
     "parse_version",
     "path_segment",
-    "redact_url",
-    "scrub",
 ]
 
 T = TypeVar("T")
 Expect = Literal["json", "bytes", "nothing"]
 
 _API_SUFFIX = re.compile(r"/api/v\d+/?$")
-_SECRET_QUERY = re.compile(
-    r"(?i)((?:access_token|token|password|api_key|apikey|secret|signature|sig)=)[^&\s\"'<>]+"
-)
-_URL_PASSWORD = re.compile(r"(://[^/\s:@]+:)[^@\s/]+@")
 MAX_DETAIL_CHARS = 2000
 
 
@@ -193,35 +188,6 @@ def normalize_base_url(url: str) -> str:
         raise InvalidArgumentError(f"not an http(s) URL: {redact_url(url)!r}")
     path = _API_SUFFIX.sub("", parts.path).rstrip("/")
     return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
-
-
-def redact_url(url: str) -> str:
-    """The URL with any user:password and token-like query values masked."""
-    parts = urlsplit(url)
-    netloc = parts.netloc
-    if "@" in netloc:
-        netloc = "***@" + netloc.rsplit("@", 1)[1]
-    query = _SECRET_QUERY.sub(r"\1***", parts.query)
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
-
-
-def scrub(value: Any, secrets: tuple[str, ...] = ()) -> Any:
-    """``value`` (text, or JSON made of dicts and lists) with secrets masked as ``***``.
-
-    Masks each of ``secrets`` wherever it appears, any ``access_token=``, ``token=``,
-    ``password=``, ``api_key=``, ``secret=`` or ``sig=``-style query value, and the
-    password of a URL (``https://user:***@host``).
-    """
-    if isinstance(value, str):
-        for secret in secrets:
-            if secret:
-                value = value.replace(secret, "***")
-        return _URL_PASSWORD.sub(r"\1***@", _SECRET_QUERY.sub(r"\1***", value))
-    if isinstance(value, dict):
-        return {k: scrub(v, secrets) for k, v in value.items()}
-    if isinstance(value, list):
-        return [scrub(v, secrets) for v in value]
-    return value
 
 
 def path_segment(value: str | int, what: str) -> str:

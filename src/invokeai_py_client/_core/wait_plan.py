@@ -1,7 +1,7 @@
 """Waiting for install jobs, without I/O: what to poll when, what events mean, progress.
 
-The sync and the async waits (``install_job.wait_for``, ``async_install_job.wait_for``)
-only send, sleep and read events; every decision is here. With an event stream the
+The waits (``_async/install_jobs.py`` and its generated twin) only send, sleep and read
+events; every decision is here. With an event stream the
 jobs change as events arrive, and a poll runs after every (re)connect and every
 ``poll_interval`` (the stream is silent on pause, and a cancelled download says only
 ``download_cancelled``). Without one, polls start fast and back off to ``poll_interval``.
@@ -12,52 +12,25 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from ..errors import InstallJobTimeoutError, InvalidArgumentError
-from ._job_base import JobHandleBase, WaitClock
-from .dnn_model_models import MAX_UNFINISHED_PROGRESS, InstallJobStatus, ModelInstJobInfo
-from .install_events import (
+from ..dnn_model.install_events import (
     STREAM_CLOSED,
     DownloadEvent,
     InstallEvent,
+    InstallProgress,
     ModelInstallEvent,
     job_update,
 )
+from ..dnn_model.job_models import MAX_UNFINISHED_PROGRESS, ModelInstJobInfo
+from ..errors import InstallJobTimeoutError, InvalidArgumentError
+from .job_state import JobHandleBase, WaitClock
 
-__all__ = ["InstallProgress", "WaitPlan"]
+__all__ = ["WaitPlan"]
 
 FIRST_POLL = 0.01
 REPORTS_PER_SECOND = 4.0
 RATE_WINDOW = 5.0
-
-
-@dataclass(frozen=True)
-class InstallProgress:
-    """How far one install job has come, as ``wait(on_progress=...)`` reports it.
-
-    ``fraction`` never goes backwards and is 1.0 only once the job completed; ``rate``
-    (bytes/s over the last seconds) and ``eta`` (seconds) are None until known.
-    """
-
-    job: Any
-    status: InstallJobStatus
-    bytes: int
-    total_bytes: int
-    fraction: float | None
-    rate: float | None
-    eta: float | None
-
-    @property
-    def id(self) -> int:
-        """The job's id."""
-        return int(self.job.id)
-
-    @property
-    def source(self) -> str | None:
-        """The job's source (path, URL or repo id)."""
-        return self.job.info.source  # type: ignore[no-any-return]
 
 
 class _Tracker:
@@ -178,13 +151,13 @@ class WaitPlan:
     ) -> None:
         """Fresh states of ``jobs`` (None for a job the server no longer has)."""
         for job, info in zip(jobs, infos, strict=True):
-            self._take(job, job._apply(info))
+            self._take(job, job.observe(info))
 
     def take_listing(self, infos: Iterable[ModelInstJobInfo]) -> None:
         """Every job the server lists; a pending job missing from it is lost."""
         by_id = {info.id: info for info in infos}
         for job in list(self.pending.values()):
-            self._take(job, job._apply(by_id.get(job.id)))
+            self._take(job, job.observe(by_id.get(job.id)))
 
     def take_event(self, event: InstallEvent) -> None:
         if event.name == STREAM_CLOSED:
@@ -199,7 +172,7 @@ class WaitPlan:
         for job in list(self.pending.values()):
             info = job_update(job.info, event)
             if info is not None:
-                self._take(job, job._apply(info))
+                self._take(job, job.observe(info))
             elif event.id == job.id and event.name in _ASK_SERVER:
                 self.poll_now()  # an end we could not read, or a change sent: ask
 

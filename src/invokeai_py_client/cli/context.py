@@ -12,12 +12,13 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from invokeai_py_client._core.defaults import DEFAULT_URL
+
 from .output import EXIT_FAILED, EXIT_USAGE, Output
 
 if TYPE_CHECKING:
     from invokeai_py_client import InvokeAIClient
 
-DEFAULT_URL = "http://127.0.0.1:9090"
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""What the sync and the async install-job handles share: state, identity, checks."""
+"""An install job as a handle follows it: identity, state changes, verdicts. No I/O."""
 
 from __future__ import annotations
 
@@ -6,16 +6,15 @@ import math
 import time
 from typing import Any
 
+from ..dnn_model.job_models import InstallJobStatus, ModelInstJobInfo
 from ..errors import (
     InstallJobCancelledError,
     InstallJobFailedError,
     InstallJobLostError,
-    InstallJobTimeoutError,
     InvalidArgumentError,
 )
-from .dnn_model_models import InstallJobStatus, ModelInstJobInfo
 
-__all__ = ["JobHandleBase"]
+__all__ = ["JobHandleBase", "WaitClock"]
 
 
 def _identity(info: ModelInstJobInfo) -> tuple[Any, ...]:
@@ -24,12 +23,11 @@ def _identity(info: ModelInstJobInfo) -> tuple[Any, ...]:
 
 
 class JobHandleBase:
-    """State of a handle on one install job; ``_apply`` is the only way it changes."""
+    """The state of one install job; ``observe`` is the only way it changes."""
 
-    def __init__(self, repo: Any, info: ModelInstJobInfo) -> None:
+    def __init__(self, info: ModelInstJobInfo) -> None:
         if not isinstance(info, ModelInstJobInfo):
             raise InvalidArgumentError("info must be a ModelInstJobInfo")
-        self._repo = repo
         self._info = info
         self._identity = _identity(info)
 
@@ -43,11 +41,11 @@ class JobHandleBase:
         """The last state fetched (no request)."""
         return self._info
 
-    def _apply(self, info: ModelInstJobInfo | None) -> ModelInstJobInfo:
-        """Take a new state of the job (from a poll today, from pushed events next).
+    def observe(self, info: ModelInstJobInfo | None) -> ModelInstJobInfo:
+        """Take a state of this job fetched elsewhere (a listing, an event) and return it.
 
-        Raises ``InstallJobLostError`` when the server no longer has the job, or when
-        the state is another job's that got the same id after a server restart.
+        Raises ``InstallJobLostError`` when ``info`` is None (the server no longer has
+        the job) or is another job's that got the same id after a server restart.
         """
         last = self._info
         if info is None:
@@ -82,7 +80,7 @@ class JobHandleBase:
 
 
 class WaitClock:
-    """The deadline of one ``wait()``: checked arguments, the next sleep, the timeout."""
+    """The checked arguments and the deadline of one wait."""
 
     def __init__(self, timeout: Any, poll_interval: Any) -> None:
         if timeout is not None and (
@@ -96,14 +94,3 @@ class WaitClock:
         self.timeout = timeout
         self.poll_interval = float(poll_interval)
         self.deadline = None if timeout is None else time.monotonic() + timeout
-
-    def next_sleep(self, info: ModelInstJobInfo) -> float:
-        """Seconds to sleep before the next poll; raises once the deadline has passed."""
-        if self.deadline is None:
-            return self.poll_interval
-        left = self.deadline - time.monotonic()
-        if left <= 0:
-            raise InstallJobTimeoutError(
-                f"{info.describe()} - still not done after {self.timeout:g} s", info
-            )
-        return min(self.poll_interval, left)

@@ -8,10 +8,11 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from ._core import Call
-from .errors import ResponseShapeWarning, UnexpectedResponseError
+from .._redact import without_secrets
+from ..errors import ResponseShapeWarning, UnexpectedResponseError
+from .calls import Call
 
-__all__ = ["parse", "parse_records", "without_secrets"]
+__all__ = ["parse", "parse_records"]
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
@@ -93,18 +94,6 @@ def _stand_in(annotation: Any, value: Any) -> Any:
     if isinstance(annotation, type) and issubclass(annotation, Enum):
         return annotation("unknown")
     return None if value is None else str(value)
-
-
-def without_secrets(value: Any) -> Any:
-    """``value`` without the ``access_token`` keys servers echo back, at any depth."""
-    if isinstance(value, dict):
-        return {k: without_secrets(v) for k, v in value.items() if k not in _SECRET_KEYS}
-    if isinstance(value, list):
-        return [without_secrets(v) for v in value]
-    return value
-
-
-_SECRET_KEYS = frozenset({"access_token"})
 
 
 def _first_problem(err: ValidationError) -> str:

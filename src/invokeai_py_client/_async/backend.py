@@ -1,0 +1,127 @@
+"""What asyncio does its own way: sleeping, locks, queues, event loops, socket.io's class.
+
+Hand-written. The shells beside it import these names from ``.backend``; their
+generated sync twins (``_sync/``) get the threading versions from ``_sync/backend.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Awaitable, Callable
+from types import TracebackType
+from typing import Any, Generic, TypeVar
+
+from ..errors import APIConnectionError
+
+__all__ = [
+    "SOCKETIO_CLIENT",
+    "EventQueue",
+    "Lock",
+    "bind_loop",
+    "call_back",
+    "current_loop",
+    "is_current_loop",
+    "is_reconnecting",
+    "sleep",
+    "within",
+]
+
+T = TypeVar("T")
+SOCKETIO_CLIENT = "AsyncClient"
+"""python-socketio's client class for this style."""
+
+_callback_tasks: set[asyncio.Future[Any]] = set()
+
+
+async def sleep(seconds: float) -> None:
+    await asyncio.sleep(seconds)
+
+
+async def within(awaitable: Awaitable[T], seconds: float) -> T:
+    """``awaitable``'s result, or ``TimeoutError`` after ``seconds``."""
+    return await asyncio.wait_for(awaitable, seconds)
+
+
+def current_loop() -> asyncio.AbstractEventLoop:
+    return asyncio.get_running_loop()
+
+
+def is_current_loop(loop: object) -> bool:
+    """Whether ``loop`` (None: not bound yet) is the running one."""
+    return loop is None or loop is asyncio.get_running_loop()
+
+
+def bind_loop(session: Any, method: str, route: str) -> None:
+    """Bind the session's pool to the running loop: an ``httpx.AsyncClient`` cannot move
+    between event loops (``asyncio.run`` twice), so our own gets a fresh one for a new
+    loop; a user's cannot."""
+    loop = asyncio.get_running_loop()
+    if session.loop is loop:
+        return
+    if session.loop is not None:
+        if session.new_http_client is None:
+            raise APIConnectionError(
+                "the http_client belongs to another event loop; give each loop its own",
+                method=method,
+                route=route,
+            )
+        session.pool.client = session.new_http_client()
+    session.loop = loop
+
+
+def is_reconnecting(sio: Any) -> bool:
+    """Whether python-socketio is reconnecting this socket now."""
+    task = getattr(sio, "_reconnect_task", None)
+    return task is not None and not task.done()
+
+
+def call_back(callback: Callable[[T], Any], event: T) -> None:
+    """Call ``callback(event)``; a coroutine it returns is scheduled on the loop."""
+    result = callback(event)
+    if inspect.isawaitable(result):
+        task = asyncio.ensure_future(result)
+        _callback_tasks.add(task)
+        task.add_done_callback(_callback_tasks.discard)
+
+
+class Lock:
+    """An ``asyncio.Lock`` made anew for each event loop it is used on."""
+
+    def __init__(self) -> None:
+        self._lock: asyncio.Lock | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def __aenter__(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._lock is None or self._loop is not loop:
+            self._lock, self._loop = asyncio.Lock(), loop
+        await self._lock.acquire()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        assert self._lock is not None
+        self._lock.release()
+
+
+class EventQueue(Generic[T]):
+    """Events queued for one reader."""
+
+    def __init__(self) -> None:
+        self._queue: asyncio.Queue[T] = asyncio.Queue()
+
+    def put(self, item: T) -> None:
+        self._queue.put_nowait(item)
+
+    async def get(self, timeout: float | None = None) -> T | None:
+        """The next item; None after ``timeout`` seconds (None: wait for one)."""
+        if timeout is not None and timeout <= 0:
+            return None if self._queue.empty() else self._queue.get_nowait()
+        try:
+            return await asyncio.wait_for(self._queue.get(), timeout)
+        except asyncio.TimeoutError:
+            return None

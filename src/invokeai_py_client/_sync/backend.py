@@ -1,0 +1,83 @@
+"""What threads do their own way: sleeping, locks, queues, socket.io's class.
+
+Hand-written (not generated): the sync twin of ``_async/backend.py``. The generated
+shells beside it import these names from ``.backend``.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+__all__ = [
+    "SOCKETIO_CLIENT",
+    "EventQueue",
+    "Lock",
+    "bind_loop",
+    "call_back",
+    "current_loop",
+    "is_current_loop",
+    "is_reconnecting",
+    "sleep",
+    "within",
+]
+
+T = TypeVar("T")
+SOCKETIO_CLIENT = "Client"
+"""python-socketio's client class for this style."""
+
+Lock = threading.Lock
+
+
+def sleep(seconds: float) -> None:
+    time.sleep(seconds)
+
+
+def within(result: T, seconds: float) -> T:
+    """``result`` as it is: a blocking call has already ended, bounded by its own timeout."""
+    return result
+
+
+def current_loop() -> object:
+    """None: threads have no event loop."""
+    return None
+
+
+def is_current_loop(loop: object) -> bool:
+    """Always True: threads have no event loop."""
+    return True
+
+
+def bind_loop(session: Any, method: str, route: str) -> None:
+    """Nothing to bind: an ``httpx.Client`` may be used from any thread."""
+
+
+def is_reconnecting(sio: Any) -> bool:
+    """Whether python-socketio is reconnecting this socket now."""
+    task = getattr(sio, "_reconnect_task", None)
+    return task is not None and bool(task.is_alive())
+
+
+def call_back(callback: Callable[[T], Any], event: T) -> None:
+    """Call ``callback(event)`` on python-socketio's thread."""
+    callback(event)
+
+
+class EventQueue(Generic[T]):
+    """Events queued for one reader (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[T] = queue.SimpleQueue()
+
+    def put(self, item: T) -> None:
+        self._queue.put(item)
+
+    def get(self, timeout: float | None = None) -> T | None:
+        """The next item; None after ``timeout`` seconds (None: wait for one)."""
+        try:
+            return self._queue.get(timeout=max(timeout, 0) if timeout is not None else None)
+        except queue.Empty:
+            return None
