@@ -2,38 +2,42 @@
 
 Every failure of a public call reaches the caller as one of these::
 
-    InvokeAIError
+    InvokeAIError (alias InvokeAIClientError, 1.1's name)
     ├── InvalidArgumentError (also a ValueError): bad input, nothing was sent
     │   └── ManifestError: a manifest that is invalid or needs an unset variable
-    ├── APIConnectionError: no answer from the server
-    │   └── APITimeoutError
-    ├── APIError: the server answered with an error status
-    │   ├── BadRequestError (400)
-    │   ├── AuthenticationError (401)
-    │   ├── PermissionDeniedError (403)
-    │   ├── NotFoundError (404)
-    │   ├── ConflictError (409)
-    │   ├── UnsupportedMediaTypeError (415)
-    │   ├── UnprocessableEntityError (422)
-    │   ├── FailedDependencyError (424)
-    │   ├── ServerError (5xx)
-    │   └── InstallStartError: the server refused to start an install; also an
-    │       instance of its status's class (a 409 is a ConflictError too)
-    ├── UnexpectedResponseError: an answer we cannot read (HTML, broken JSON, wrong shape)
+    ├── APIRequestError: an HTTP exchange failed (1.1's name); ``status_code``, ``payload``
+    │   ├── APIConnectionError: no answer from the server
+    │   │   └── APITimeoutError
+    │   ├── APIError: the server answered with an error status
+    │   │   ├── BadRequestError (400)
+    │   │   ├── AuthenticationError (401)
+    │   │   ├── PermissionDeniedError (403)
+    │   │   ├── NotFoundError (404)
+    │   │   ├── ConflictError (409)
+    │   │   ├── UnsupportedMediaTypeError (415)
+    │   │   ├── UnprocessableEntityError (422)
+    │   │   ├── FailedDependencyError (424)
+    │   │   └── ServerError (5xx)
+    │   └── UnexpectedResponseError: an answer we cannot read (HTML, broken JSON, wrong shape)
     ├── UnsupportedByServerError: the server's version lacks the route
     ├── EventStreamError: no event stream to be had (no socket.io library, refused, off)
-    └── InstallJobError: an install job did not end well
-        ├── InstallJobFailedError (status ``error``)
-        ├── InstallJobCancelledError (status ``cancelled``)
-        ├── InstallJobTimeoutError (also a TimeoutError): ``wait()`` ran out of time
-        └── InstallJobLostError: the server no longer has the job (pruned, restarted)
+    └── ModelManagerError: an install failed (1.1's name)
+        ├── InstallStartError (alias ModelInstallStartError): the server refused to start
+        │   an install; also an APIError of its status's class (a 409 is a ConflictError)
+        └── InstallJobError: an install job did not end well; ``info``
+            ├── ModelInstallJobFailed (1.1's name): the job ended ``error`` or ``cancelled``
+            │   ├── InstallJobFailedError (status ``error``)
+            │   └── InstallJobCancelledError (status ``cancelled``)
+            ├── InstallJobTimeoutError (alias ModelInstallTimeout; also a TimeoutError):
+            │   ``wait()`` ran out of time; ``last_info``, ``timeout``
+            └── InstallJobLostError: the server no longer has the job (pruned, restarted)
 
 A list answer with a record that does not fit its model warns with
 ``ResponseShapeWarning`` and keeps the record's raw values.
 
 Messages name the HTTP method and the route (never the query string, which may hold
 an access token) and the server's ``detail``, with any token the request carried
-masked as ``***``.
+masked as ``***``. ``message`` is the message; ``details`` a dict of what else is known.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ from typing import Any
 __all__ = [
     "APIConnectionError",
     "APIError",
+    "APIRequestError",
     "APITimeoutError",
     "AuthenticationError",
     "BadRequestError",
@@ -54,13 +59,20 @@ __all__ = [
     "InstallJobFailedError",
     "InstallJobLostError",
     "InstallJobTimeoutError",
+    "InstallRequestInvalidError",
+    "InstallServerError",
     "InstallSourceConflictError",
     "InstallSourceUnavailableError",
     "InstallSourceUnsupportedError",
     "InstallStartError",
     "InvalidArgumentError",
+    "InvokeAIClientError",
     "InvokeAIError",
     "ManifestError",
+    "ModelInstallJobFailed",
+    "ModelInstallStartError",
+    "ModelInstallTimeout",
+    "ModelManagerError",
     "NotFoundError",
     "PermissionDeniedError",
     "ResponseShapeWarning",
@@ -73,7 +85,19 @@ __all__ = [
 
 
 class InvokeAIError(Exception):
-    """Root of every exception this library raises."""
+    """Root of every exception this library raises (1.1's ``InvokeAIClientError``)."""
+
+    def __init__(self, *args: object, details: dict[str, Any] | None = None) -> None:
+        super().__init__(*args)
+        self.details: dict[str, Any] = dict(details or {})
+
+    @property
+    def message(self) -> str:
+        """The message, as ``str(err)`` gives it."""
+        return str(self)
+
+
+InvokeAIClientError = InvokeAIError
 
 
 class InvalidArgumentError(InvokeAIError, ValueError):
@@ -84,11 +108,33 @@ class ManifestError(InvalidArgumentError):
     """A manifest is invalid (file, entry and field named), or needs an unset variable."""
 
 
-class APIConnectionError(InvokeAIError):
+class APIRequestError(InvokeAIError):
+    """An HTTP exchange failed: an error status, no answer, or an answer we cannot read.
+
+    ``status_code`` is None when no answer came; ``payload`` is the decoded body of an
+    error answer (JSON value or text), else None.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        payload: Any = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message, details=details)
+        self.status_code = status_code
+        self.payload = payload
+
+
+class APIConnectionError(APIRequestError):
     """The server could not be reached, or the connection broke before an answer."""
 
     def __init__(self, message: str, *, method: str, route: str) -> None:
-        super().__init__(f"{method} {route}: {message}")
+        super().__init__(
+            f"{method} {route}: {message}", details={"method": method, "route": route}
+        )
         self.method = method
         self.route = route
 
@@ -97,7 +143,7 @@ class APITimeoutError(APIConnectionError):
     """The server did not answer in time."""
 
 
-class APIError(InvokeAIError):
+class APIError(APIRequestError):
     """The server answered with an error status.
 
     Attributes
@@ -108,19 +154,29 @@ class APIError(InvokeAIError):
         The HTTP status.
     detail : Any
         The server's ``detail`` field, or its plain-text body.
-    body : Any
+    body, payload : Any
         The whole decoded payload (JSON value or text).
     """
+
+    status_code: int
 
     def __init__(
         self, *, method: str, route: str, status_code: int, detail: Any, body: Any
     ) -> None:
+        super().__init__(
+            f"{method} {route} -> {status_code}: {_describe(detail)}",
+            status_code=status_code,
+            payload=body,
+            details={"method": method, "route": route, "detail": detail},
+        )
         self.method = method
         self.route = route
-        self.status_code = status_code
         self.detail = detail
-        self.body = body
-        super().__init__(f"{method} {route} -> {status_code}: {_describe(detail)}")
+
+    @property
+    def body(self) -> Any:
+        """The whole decoded payload (JSON value or text); also ``payload``."""
+        return self.payload
 
 
 class BadRequestError(APIError):
@@ -159,12 +215,21 @@ class ServerError(APIError):
     """5xx: the server failed."""
 
 
-class InstallStartError(APIError):
+class ModelManagerError(InvokeAIError):
+    """An install failed: refused at the start, a job that failed or was cancelled, a
+    wait that timed out, or a job the server lost (1.1's name)."""
+
+
+class InstallStartError(APIError, ModelManagerError):
     """The server refused to start an install (for example, a path it does not have).
 
     Raised as a subclass that is also the status's own class: a 409 is both an
-    ``InstallStartError`` and a ``ConflictError``.
+    ``InstallStartError`` and a ``ConflictError``. 1.1 called it
+    ``ModelInstallStartError``.
     """
+
+
+ModelInstallStartError = InstallStartError
 
 
 class InstallSourceConflictError(InstallStartError, ConflictError):
@@ -179,21 +244,36 @@ class InstallSourceUnavailableError(InstallStartError, FailedDependencyError):
     """424: the server could not reach the source (often the Hugging Face hub)."""
 
 
+class InstallRequestInvalidError(InstallStartError, UnprocessableEntityError):
+    """422: the server could not validate the install request."""
+
+
+class InstallServerError(InstallStartError, ServerError):
+    """5xx: the server failed while starting the install (e.g. the hub is offline)."""
+
+
 INSTALL_START_ERRORS: dict[int, type[APIError]] = {
     409: InstallSourceConflictError,
     415: InstallSourceUnsupportedError,
+    422: InstallRequestInvalidError,
     424: InstallSourceUnavailableError,
+    **dict.fromkeys((500, 502, 503, 504), InstallServerError),
 }
 
 
-class UnexpectedResponseError(InvokeAIError):
+class UnexpectedResponseError(APIRequestError):
     """The server answered something this library cannot read."""
 
+    status_code: int
+
     def __init__(self, message: str, *, method: str, route: str, status_code: int) -> None:
-        super().__init__(f"{method} {route} -> {status_code}: {message}")
+        super().__init__(
+            f"{method} {route} -> {status_code}: {message}",
+            status_code=status_code,
+            details={"method": method, "route": route},
+        )
         self.method = method
         self.route = route
-        self.status_code = status_code
 
 
 class UnsupportedByServerError(InvokeAIError):
@@ -213,25 +293,49 @@ class EventStreamError(InvokeAIError):
     events are off for the client. Waits poll instead."""
 
 
-class InstallJobError(InvokeAIError):
+class InstallJobError(ModelManagerError):
     """An install job did not end in ``completed``; ``info`` is its last known state
     (a ``ModelInstJobInfo``; typed loosely so that this module imports nothing)."""
 
-    def __init__(self, message: str, info: Any) -> None:
+    def __init__(self, message: str, info: Any = None) -> None:
         super().__init__(message)
         self.info = info
 
 
-class InstallJobFailedError(InstallJobError):
+class ModelInstallJobFailed(InstallJobError):
+    """The install job ended ``error`` or ``cancelled`` (1.1's name)."""
+
+
+class InstallJobFailedError(ModelInstallJobFailed):
     """The install job ended in ``error``."""
 
 
-class InstallJobCancelledError(InstallJobError):
+class InstallJobCancelledError(ModelInstallJobFailed):
     """The install job was cancelled."""
 
 
 class InstallJobTimeoutError(InstallJobError, TimeoutError):
-    """``wait()`` gave up before the job ended."""
+    """``wait()`` gave up before the job ended; ``last_info`` (also ``info``) is its last
+    state, ``timeout`` the seconds waited. 1.1 called it ``ModelInstallTimeout``."""
+
+    def __init__(
+        self,
+        message: str,
+        info: Any = None,
+        *,
+        last_info: Any = None,
+        timeout: float | None = None,
+    ) -> None:
+        super().__init__(message, info if info is not None else last_info)
+        self.timeout = timeout
+
+    @property
+    def last_info(self) -> Any:
+        """The job's last known state (1.1's name for ``info``)."""
+        return self.info
+
+
+ModelInstallTimeout = InstallJobTimeoutError
 
 
 class InstallJobLostError(InstallJobError):

@@ -28,7 +28,7 @@ PAIRS = [
 ]
 SYNC_ONLY = {"__enter__", "__exit__", "__iter__"}
 ASYNC_ONLY = {"__aenter__", "__aexit__", "__aiter__"}
-NOT_IO = {"__repr__", "__init__", "with_options", "observe", "note_sent", "put"}
+NOT_IO = {"__repr__", "__init__", "with_options", "observe", "note_sent", "put", "mark"}
 NOT_IO_OF: dict[type, set[str]] = {Subscription: {"close"}}
 
 

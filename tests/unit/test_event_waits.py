@@ -145,6 +145,7 @@ class FakeSubscription:
         self.events = list(events)
         self.epoch = 1
         self.closed = False
+        self.replayed = False
         self.log: list[str] = []
 
     def get(self, timeout: float | None = None) -> InstallEvent | None:
@@ -163,8 +164,10 @@ class FakeStream:
 
     def __init__(self, subscription: FakeSubscription | None) -> None:
         self.subscription = subscription
+        self.since: list[tuple[int, int] | None] = []
 
-    def subscribe(self) -> FakeSubscription:
+    def subscribe(self, since: tuple[int, int] | None = None) -> FakeSubscription:
+        self.since.append(since)
         if self.subscription is None:
             raise EventStreamError("off")
         return self.subscription
@@ -331,7 +334,7 @@ def test_async_wait_for_matches_the_sync_one() -> None:
     class AsyncStream:
         model_events = True
 
-        async def subscribe(self) -> AsyncSub:
+        async def subscribe(self, since: tuple[int, int] | None = None) -> AsyncSub:
             return sub
 
     sub = AsyncSub(events_of("local_inplace", VERSION))
@@ -416,3 +419,58 @@ def test_a_plan_holds_the_jobs_it_followed() -> None:
     del job
     gc.collect()
     assert ref() is not None
+
+
+def test_a_wait_replays_the_events_since_the_install_and_skips_the_first_poll() -> None:
+    """With a mark taken before the install was sent, a subscription that got every
+    event since needs no poll to catch one it missed: the completion event ends it."""
+    running = start_info("local_inplace", VERSION, "running")
+    job = ModelInstJobHandle(None, running, events_mark=(1, 7))  # type: ignore[arg-type]
+    subscription = FakeSubscription(events_of("local_inplace", VERSION))
+    subscription.replayed = True
+    stream = FakeStream(subscription)
+    poller = Poller(iter([]), subscription.log)
+    plan = WaitPlan([job], WaitClock(5, 30), None)
+    assert list(wait_for(plan, stream, poller)) == [job]
+    assert stream.since == [(1, 7)]
+    assert poller.count == 0 and "poll" not in subscription.log
+    assert job.info.status == "completed"
+
+
+def test_without_a_full_replay_the_wait_polls_at_once() -> None:
+    running = start_info("local_inplace", VERSION, "running")
+    job = ModelInstJobHandle(None, running, events_mark=(1, 7))  # type: ignore[arg-type]
+    subscription = FakeSubscription(events_of("local_inplace", VERSION))  # replayed False
+    poller = Poller(iter([running]), subscription.log)
+    plan = WaitPlan([job], WaitClock(5, 30), None)
+    assert list(wait_for(plan, FakeStream(subscription), poller)) == [job]
+    assert subscription.log[0] == "poll"
+
+
+def test_the_plan_replays_only_from_one_connection() -> None:
+    info = start_info("local_inplace", VERSION, "running")
+    a = ModelInstJobHandle(None, info, events_mark=(2, 9))  # type: ignore[arg-type]
+    b = ModelInstJobHandle(None, info, events_mark=(2, 4))  # type: ignore[arg-type]
+    c = ModelInstJobHandle(None, info, events_mark=(3, 1))  # type: ignore[arg-type]
+    d = ModelInstJobHandle(None, info)  # type: ignore[arg-type]
+    assert WaitPlan([a, b], WaitClock(5, 2), None).events_mark() == (2, 4)
+    assert WaitPlan([a, c], WaitClock(5, 2), None).events_mark() is None
+    assert WaitPlan([a, d], WaitClock(5, 2), None).events_mark() is None
+
+
+def test_the_stream_replays_what_it_got_since_a_mark() -> None:
+    from invokeai_py_client._sync.event_stream import EventStream
+
+    stream = EventStream("http://127.0.0.1:1", lambda: None, True, enabled=True)
+    stream._sio = type("Connected", (), {"connected": True})()  # connect() then does nothing
+    stream.epoch = 1
+    stream._received("model_install_started", {"id": 1, "source": "/m/a"})
+    mark = stream.mark()
+    assert mark == (1, 1)
+    stream._received("model_install_complete", {"id": 1, "source": "/m/a"})
+    replayed = stream.subscribe(mark)
+    assert replayed.replayed
+    assert [e.name for e in iter(lambda: replayed.get(0), None)] == ["model_install_complete"]
+    stream.epoch = 2  # reconnected since the mark: what came in between may be lost
+    lost = stream.subscribe(mark)
+    assert not lost.replayed and lost.get(0) is None

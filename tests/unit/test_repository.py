@@ -46,6 +46,7 @@ from invokeai_py_client.errors import (
     FailedDependencyError,
     InstallStartError,
     InvalidArgumentError,
+    ModelManagerError,
     NotFoundError,
     ServerError,
     UnexpectedResponseError,
@@ -443,15 +444,17 @@ def test_install_409_is_install_start_error(
     assert route.calls.last.request.url.params["access_token"] == SECRET
 
 
-def test_install_422_keeps_its_class_with_validation_detail(
+def test_install_422_is_a_refused_start_and_keeps_its_class_with_validation_detail(
     router: respx.MockRouter, repo: DnnModelRepository
 ) -> None:
-    """Only 409/415/424 mean "refused to start"; a 422 stays an UnprocessableEntityError."""
+    """A 422 at install is a refused start (1.1's ModelInstallStartError) and still an
+    UnprocessableEntityError."""
     fixture = load_fixture("install_422_no_body")
     router.post(f"{V2}/install").mock(return_value=response_from(fixture))
     with pytest.raises(UnprocessableEntityError) as caught:
         repo.install_model(fixture["request"]["query"]["source"])
-    assert not isinstance(caught.value, InstallStartError)
+    assert isinstance(caught.value, InstallStartError)
+    assert isinstance(caught.value, ModelManagerError)
     assert_api_error(caught.value, fixture)
     assert caught.value.detail[0]["loc"] == ["body"]
     assert "body: Field required" in str(caught.value)
@@ -464,7 +467,7 @@ def test_install_huggingface_offline(router: respx.MockRouter, repo: DnnModelRep
     repo_id, variant = fixture["request"]["query"]["source"].split(":")
     with pytest.raises(ServerError) as caught:
         repo.install_huggingface(repo_id, variant=variant, access_token=SECRET)
-    assert not isinstance(caught.value, InstallStartError)
+    assert isinstance(caught.value, InstallStartError)  # a 5xx at install: a refused start
     assert_api_error(caught.value, fixture)
     assert caught.value.status_code == 500
     assert caught.value.detail == "Internal Server Error"

@@ -17,6 +17,7 @@ from ..errors import APIConnectionError
 __all__ = [
     "SOCKETIO_CLIENT",
     "EventQueue",
+    "Gate",
     "Lock",
     "bind_loop",
     "call_back",
@@ -125,3 +126,28 @@ class EventQueue(Generic[T]):
             return await asyncio.wait_for(self._queue.get(), timeout)
         except asyncio.TimeoutError:
             return None
+
+
+class Gate:
+    """Lets at most ``limit`` requests into the connection pool at once (an
+    ``asyncio.Semaphore``, made anew for each event loop)."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._semaphore: asyncio.Semaphore | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def enter(self, timeout: float | None) -> asyncio.Semaphore | None:
+        """A permit to ``release()`` when done, or None when ``timeout`` passed first."""
+        loop = asyncio.get_running_loop()
+        if self._semaphore is None or self._loop is not loop:
+            self._semaphore, self._loop = asyncio.Semaphore(self._limit), loop
+        semaphore = self._semaphore
+        if semaphore.locked() and timeout is not None:
+            try:
+                await asyncio.wait_for(semaphore.acquire(), timeout)
+            except asyncio.TimeoutError:
+                return None
+        else:
+            await semaphore.acquire()
+        return semaphore

@@ -8,7 +8,9 @@ bearer token is sent and only admins get them.
 
 from __future__ import annotations
 
+import threading
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 from urllib.parse import urlsplit
@@ -19,9 +21,11 @@ from ..dnn_model.install_events import STREAM_CLOSED, STREAM_CONNECTED, InstallE
 from ..errors import EventStreamError
 from . import backend
 
-__all__ = ["AsyncEventStream", "AsyncSubscription", "socketio_target"]
+__all__ = ["AsyncEventStream", "AsyncSubscription", "Mark", "socketio_target"]
 
 RETRY_AFTER_FAILURE = 30.0
+RECENT_EVENTS = 512  # kept to replay to a subscription made a moment too late
+Mark = tuple[int, int]  # (epoch, sequence number of the last event received)
 Callback = Callable[[InstallEvent], Any]
 
 
@@ -39,6 +43,7 @@ class AsyncSubscription:
         self._stream = stream
         self._on_close = on_close
         self._queue: backend.EventQueue[InstallEvent] = backend.EventQueue()
+        self.replayed = False  # got every event since the mark it was made with
 
     @property
     def epoch(self) -> int:
@@ -90,6 +95,9 @@ class AsyncEventStream:
         self._failed_at: float | None = None
         self._subscriptions: list[AsyncSubscription] = []
         self._callbacks: list[tuple[str | None, Callback]] = []
+        self._recent: deque[tuple[int, InstallEvent]] = deque(maxlen=RECENT_EVENTS)
+        self._sequence = 0
+        self._dispatch = threading.Lock()  # events are kept and handed out under it
         self.epoch = 0
         self.model_events = True  # False for a non-admin on a multi-user server
 
@@ -110,13 +118,21 @@ class AsyncEventStream:
         self._callbacks.append(entry)
         return lambda: self._callbacks.remove(entry) if entry in self._callbacks else None
 
-    async def subscribe(self) -> AsyncSubscription:
-        """A subscription to every event from now on (connects if needed).
+    def mark(self) -> Mark | None:
+        """Where the stream is now, or None when it is not connected; ``subscribe``
+        with it gets the events received since."""
+        with self._dispatch:
+            return (self.epoch, self._sequence) if self.is_connected else None
+
+    async def subscribe(self, since: Mark | None = None) -> AsyncSubscription:
+        """A subscription to every event from now on (connects if needed); with
+        ``since`` (a ``mark()``), from then on when the stream still has them all
+        (the subscription's ``replayed`` then says so).
 
         Raises ``EventStreamError`` when there is no stream to be had.
         """
         subscription = AsyncSubscription(self, lambda: self._unsubscribe(subscription))
-        self._subscriptions.append(subscription)
+        self._register(subscription, since)
         try:
             await self.connect()
         except EventStreamError:
@@ -222,10 +238,28 @@ class AsyncEventStream:
         for subscription in list(self._subscriptions):
             subscription.put(event)
 
+    def _register(self, subscription: AsyncSubscription, since: Mark | None) -> None:
+        """Add ``subscription``, first giving it the events received after ``since``
+        when none of them is lost (no reconnect since, none dropped from the buffer)."""
+        with self._dispatch:
+            self._subscriptions.append(subscription)
+            if since is None or since[0] != self.epoch or not self.is_connected:
+                return
+            oldest = self._recent[0][0] if self._recent else self._sequence + 1
+            if oldest > since[1] + 1:
+                return
+            for sequence, event in self._recent:
+                if sequence > since[1]:
+                    subscription.put(event)
+            subscription.replayed = True
+
     def _received(self, name: str, data: Any = None) -> None:
         event = parse_event(name, data)
-        for subscription in list(self._subscriptions):
-            subscription.put(event)
+        with self._dispatch:
+            self._sequence += 1
+            self._recent.append((self._sequence, event))
+            for subscription in list(self._subscriptions):
+                subscription.put(event)
         for wanted, callback in list(self._callbacks):
             if wanted is None or wanted == name:
                 try:

@@ -24,8 +24,14 @@ class AsyncModelInstJobHandle(JobHandleBase):
     gone (pruned, or the server restarted) raises ``InstallJobLostError``.
     """
 
-    def __init__(self, jobs: AsyncInstallJobs, info: ModelInstJobInfo) -> None:
-        super().__init__(info)
+    def __init__(
+        self,
+        jobs: AsyncInstallJobs,
+        info: ModelInstJobInfo,
+        *,
+        events_mark: tuple[int, int] | None = None,
+    ) -> None:
+        super().__init__(info, events_mark=events_mark)
         self._jobs = jobs
 
     async def refresh(self) -> ModelInstJobInfo:

@@ -19,7 +19,7 @@ from ..dnn_model.install_events import InstallProgress
 from ..dnn_model.job_models import ModelInstJobInfo
 from ..errors import EventStreamError
 from . import backend
-from .event_stream import AsyncEventStream, AsyncSubscription
+from .event_stream import AsyncEventStream, AsyncSubscription, Mark
 from .transport import AsyncTransport
 
 __all__ = ["AsyncInstallJobs", "AsyncJobWaiter", "OnProgress"]
@@ -86,6 +86,10 @@ class AsyncInstallJobs:
         async for job in self.follow(plan):
             yield job
 
+    def mark(self) -> Mark | None:
+        """The event stream's mark, taken just before an install is sent."""
+        return self.events.mark()
+
     def waiter(self, timeout: float | None, on_progress: OnProgress) -> AsyncJobWaiter:
         """One wait that jobs can join while it runs."""
         return AsyncJobWaiter(self, timeout, on_progress)
@@ -94,8 +98,11 @@ class AsyncInstallJobs:
         """Run ``plan``: yield each job as it ends. Subscribes before the first poll, so
         no end is missed; polls after every reconnect and when the plan says so."""
         stream = self.events
-        subscription = await _subscribe(stream) if plan.pending and stream.model_events else None
+        wanted = plan.pending and stream.model_events
+        subscription = await _subscribe(stream, plan.events_mark()) if wanted else None
         plan.events = subscription is not None
+        if subscription is not None and subscription.replayed:
+            plan.skip_first_poll()
         epoch = subscription.epoch if subscription is not None else 0
         try:
             while plan.done or plan.pending:
@@ -134,9 +141,9 @@ class AsyncInstallJobs:
             plan.take_listing(await self.list())
 
 
-async def _subscribe(stream: AsyncEventStream) -> AsyncSubscription | None:
+async def _subscribe(stream: AsyncEventStream, since: Mark | None) -> AsyncSubscription | None:
     try:
-        return await stream.subscribe()
+        return await stream.subscribe(since)
     except EventStreamError:
         return None
 

@@ -27,8 +27,10 @@ class AsyncInstallMethods:
         self._run = transport.run
         self._jobs = AsyncInstallJobs(transport)
 
-    def _handle(self, info: ModelInstJobInfo) -> AsyncModelInstJobHandle:
-        return AsyncModelInstJobHandle(self._jobs, info)
+    def _handle(
+        self, info: ModelInstJobInfo, events_mark: tuple[int, int] | None = None
+    ) -> AsyncModelInstJobHandle:
+        return AsyncModelInstJobHandle(self._jobs, info, events_mark=events_mark)
 
     # -- install jobs --------------------------------------------------------
 
@@ -62,10 +64,11 @@ class AsyncInstallMethods:
             415 or 424; also a ``ConflictError``, ``UnsupportedMediaTypeError`` or
             ``FailedDependencyError``. Other failures keep their own class.
         """
+        mark = self._jobs.mark()  # before the request: no event of its jobs is older
         info = await self._run(
             job_ops.install_model(source, config=config, inplace=inplace, access_token=access_token)
         )
-        return self._handle(info)
+        return self._handle(info, mark)
 
     async def install_huggingface(
         self,
@@ -80,6 +83,7 @@ class AsyncInstallMethods:
 
         With no ``variant`` the server chooses (``fp16`` when it runs in float16).
         """
+        mark = self._jobs.mark()  # before the request: no event of its jobs is older
         info = await self._run(
             job_ops.install_huggingface(
                 repo_id,
@@ -89,7 +93,7 @@ class AsyncInstallMethods:
                 subfolder=subfolder,
             )
         )
-        return self._handle(info)
+        return self._handle(info, mark)
 
     async def list_install_jobs(self) -> list[AsyncModelInstJobHandle]:
         """Every install job the server remembers (jobs live until pruned or restart)."""
@@ -196,17 +200,19 @@ class AsyncInstallMethods:
         Dependencies go first. With ``skip_installed``, models the server marks
         installed are left out.
         """
+        mark = self._jobs.mark()  # before the request: no event of its jobs is older
         infos = await self._run(job_ops.install_starter_model(model, skip_installed=skip_installed))
-        return [self._handle(info) for info in infos]
+        return [self._handle(info, mark) for info in infos]
 
     async def install_starter_bundle(
         self, bundle: str, *, skip_installed: bool = True
     ) -> list[AsyncModelInstJobHandle]:
         """Install every model of a starter bundle (by its key, e.g. ``"sd-1"``)."""
+        mark = self._jobs.mark()  # before the request: no event of its jobs is older
         infos = await self._run(
             job_ops.install_starter_bundle(bundle, skip_installed=skip_installed)
         )
-        return [self._handle(info) for info in infos]
+        return [self._handle(info, mark) for info in infos]
 
 
 def _handles(jobs: Any) -> list[AsyncModelInstJobHandle]:

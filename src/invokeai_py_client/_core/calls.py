@@ -31,6 +31,7 @@ __all__ = [
     "ABSENT",
     "Call",
     "Expect",
+    "JsonBytes",
     "Operation",
     "Route",
     "answer_of",
@@ -41,7 +42,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-Expect = Literal["json", "bytes", "nothing"]
+Expect = Literal["json", "record", "bytes", "nothing"]
 
 _API_SUFFIX = re.compile(r"/api/v\d+/?$")
 MAX_DETAIL_CHARS = 2000
@@ -61,10 +62,13 @@ ABSENT: Any = _Absent()
 class Route:
     """One server route.
 
-    ``path`` is a template (``/api/v2/models/i/{key}``); ``since`` the oldest
-    InvokeAI version that has it; ``absent`` the statuses that mean the thing asked
-    for does not exist (the call then receives ``ABSENT``); ``errors`` the error
-    class a status stands for on this route, where it differs from the usual one.
+    ``path`` is a template (``/api/v2/models/i/{key}``). ``expect`` is what a success
+    carries: ``json`` (decoded), ``record`` (one JSON object, handed to
+    ``parsing.parse`` undecoded as ``JsonBytes``, which validates it straight from the
+    bytes), ``bytes`` (a file) or ``nothing``. ``since`` is the oldest InvokeAI version
+    that has it; ``absent`` the statuses that mean the thing asked for does not exist
+    (the call then receives ``ABSENT``); ``errors`` the error class a status stands
+    for on this route, where it differs from the usual one.
     """
 
     method: str
@@ -73,6 +77,13 @@ class Route:
     since: str | None = None
     absent: frozenset[int] = frozenset()
     errors: Mapping[int, type[APIError]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class JsonBytes:
+    """The undecoded JSON answer of a ``record`` route (see ``Route``)."""
+
+    content: bytes
 
 
 @dataclass(frozen=True)
@@ -147,6 +158,8 @@ def answer_of(
             f"expected JSON, got {_kind(content_type)} "
             "(a wrong path, a proxy, or a server too old for this route)",
         )
+    if expect == "record":
+        return JsonBytes(content)
     try:
         return json.loads(content)
     except (json.JSONDecodeError, UnicodeDecodeError) as err:

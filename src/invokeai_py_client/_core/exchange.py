@@ -73,6 +73,14 @@ class TransportBase(Generic[C]):
             return timeout
         return httpx.USE_CLIENT_DEFAULT if self.session.pool.user_given else httpx.Timeout(None)
 
+    def pool_wait(self, deadline: float | None) -> float | None:
+        """Seconds a request may wait for a connection: what is left of the deadline,
+        the pool timeout of an ``httpx.Timeout``, or None (no bound)."""
+        if deadline is not None:
+            return max(deadline - time.monotonic(), 0.0)
+        timeout = self.options.timeout
+        return timeout.pool if isinstance(timeout, httpx.Timeout) else None
+
     def retry_delay(
         self, call: Call, attempt: int, deadline: float | None, retry_after: str | None = None
     ) -> float | None:

@@ -41,13 +41,15 @@ V2 = "/api/v2/models"
 # InvokeAI answers 415, not 404, for an install job id it does not know.
 _NO_JOB = frozenset({404, 415})
 
-INSTALL = Route("POST", f"{V2}/install", errors=INSTALL_START_ERRORS)
+INSTALL = Route("POST", f"{V2}/install", expect="record", errors=INSTALL_START_ERRORS)
 INSTALL_JOBS = Route("GET", f"{V2}/install")
-INSTALL_JOB = Route("GET", f"{V2}/install/{{id}}", absent=frozenset({404}))
+INSTALL_JOB = Route("GET", f"{V2}/install/{{id}}", expect="record", absent=frozenset({404}))
 PRUNE_JOBS = Route("DELETE", f"{V2}/install", expect="nothing")
 CANCEL_JOB = Route("DELETE", f"{V2}/install/{{id}}", expect="nothing", absent=_NO_JOB)
 JOB_ACTIONS: dict[str, Route] = {
-    action: Route("POST", f"{V2}/install/{{id}}/{action}", since="6.12", absent=_NO_JOB)
+    action: Route(
+        "POST", f"{V2}/install/{{id}}/{action}", expect="record", since="6.12", absent=_NO_JOB
+    )
     for action in ("pause", "resume", "restart_failed")
 }
 STARTERS = Route("GET", f"{V2}/starter_models")

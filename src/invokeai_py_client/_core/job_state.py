@@ -25,11 +25,20 @@ def _identity(info: ModelInstJobInfo) -> tuple[Any, ...]:
 class JobHandleBase:
     """The state of one install job; ``observe`` is the only way it changes."""
 
-    def __init__(self, info: ModelInstJobInfo) -> None:
+    def __init__(
+        self, info: ModelInstJobInfo, *, events_mark: tuple[int, int] | None = None
+    ) -> None:
         if not isinstance(info, ModelInstJobInfo):
             raise InvalidArgumentError("info must be a ModelInstJobInfo")
         self._info = info
         self._identity = _identity(info)
+        self._events_mark = events_mark
+
+    @property
+    def events_mark(self) -> tuple[int, int] | None:
+        """Where the client's event stream stood when the install was sent (None:
+        unknown); a wait replays the events since instead of polling at once."""
+        return self._events_mark
 
     @property
     def id(self) -> int:

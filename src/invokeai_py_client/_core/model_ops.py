@@ -33,16 +33,16 @@ V2 = "/api/v2/models"
 _NOT_FOUND = frozenset({404})
 
 LIST = Route("GET", f"{V2}/")
-MODEL = Route("GET", f"{V2}/i/{{key}}", absent=_NOT_FOUND)
-RECORD = Route("GET", f"{V2}/i/{{key}}")  # the same route, where a 404 is an error
-BY_ATTRS = Route("GET", f"{V2}/get_by_attrs", absent=_NOT_FOUND)
-BY_HASH = Route("GET", f"{V2}/get_by_hash", since="6.12", absent=_NOT_FOUND)
+MODEL = Route("GET", f"{V2}/i/{{key}}", expect="record", absent=_NOT_FOUND)
+RECORD = Route("GET", f"{V2}/i/{{key}}", expect="record")  # where a 404 is an error
+BY_ATTRS = Route("GET", f"{V2}/get_by_attrs", expect="record", absent=_NOT_FOUND)
+BY_HASH = Route("GET", f"{V2}/get_by_hash", expect="record", since="6.12", absent=_NOT_FOUND)
 MISSING = Route("GET", f"{V2}/missing", since="6.12")
 RUNTIME_CONFIG = Route("GET", "/api/v1/app/runtime_config")
-UPDATE = Route("PATCH", f"{V2}/i/{{key}}")
+UPDATE = Route("PATCH", f"{V2}/i/{{key}}", expect="record")
 DELETE = Route("DELETE", f"{V2}/i/{{key}}", expect="nothing", absent=_NOT_FOUND)
-CONVERT = Route("PUT", f"{V2}/convert/{{key}}")
-REIDENTIFY = Route("POST", f"{V2}/i/{{key}}/reidentify", since="6.9")
+CONVERT = Route("PUT", f"{V2}/convert/{{key}}", expect="record")
+REIDENTIFY = Route("POST", f"{V2}/i/{{key}}/reidentify", expect="record", since="6.9")
 BULK_DELETE = Route("POST", f"{V2}/i/bulk_delete", since="6.10")
 BULK_REIDENTIFY = Route("POST", f"{V2}/i/bulk_reidentify", since="6.13")
 SCAN_FOLDER = Route("GET", f"{V2}/scan_folder")

@@ -10,7 +10,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from .._redact import without_secrets
 from ..errors import ResponseShapeWarning, UnexpectedResponseError
-from .calls import Call
+from .calls import Call, JsonBytes
 
 __all__ = ["parse", "parse_records"]
 
@@ -21,13 +21,26 @@ _adapters: dict[Any, TypeAdapter[Any]] = {}
 
 
 def parse(shape: Any, payload: Any, call: Call) -> Any:
-    """``payload`` validated as ``shape``; a mismatch is an ``UnexpectedResponseError``."""
+    """``payload`` validated as ``shape``; a mismatch is an ``UnexpectedResponseError``.
+
+    ``JsonBytes`` (a ``record`` route's answer) are validated straight from the bytes,
+    in one pass of pydantic-core; JSON that does not parse is "broken JSON".
+    """
     adapter = _adapters.get(shape)
     if adapter is None:
         adapter = _adapters[shape] = TypeAdapter(shape)
     try:
+        if isinstance(payload, JsonBytes):
+            return adapter.validate_json(payload.content)
         return adapter.validate_python(payload)
     except ValidationError as err:
+        if isinstance(payload, JsonBytes) and _is_broken_json(err):
+            raise UnexpectedResponseError(
+                f"broken JSON: {err.errors()[0]['msg']}",
+                method=call.method,
+                route=call.path,
+                status_code=200,
+            ) from err
         raise UnexpectedResponseError(
             f"the answer does not fit {getattr(shape, '__name__', shape)}: {_first_problem(err)}",
             method=call.method,
@@ -94,6 +107,11 @@ def _stand_in(annotation: Any, value: Any) -> Any:
     if isinstance(annotation, type) and issubclass(annotation, Enum):
         return annotation("unknown")
     return None if value is None else str(value)
+
+
+def _is_broken_json(err: ValidationError) -> bool:
+    problems = err.errors()
+    return len(problems) == 1 and problems[0]["type"] == "json_invalid"
 
 
 def _first_problem(err: ValidationError) -> str:

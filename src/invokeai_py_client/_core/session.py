@@ -69,3 +69,4 @@ class Session(Generic[C]):
         self.events: Any = None
         self.new_http_client: Callable[[], C] | None = None  # None for a user's client
         self.loop: Any = None  # the event loop an async client's pool belongs to
+        self.gate: Any = None  # holds requests back when the pool is ours (backend.Gate)

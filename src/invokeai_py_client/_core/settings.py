@@ -14,6 +14,7 @@ from .defaults import DEFAULT_URL, TOKEN_ENV, URL_ENV
 
 __all__ = [
     "LIMITS",
+    "MAX_CONNECTIONS",
     "NOT_GIVEN",
     "Options",
     "Timeout",
@@ -26,7 +27,17 @@ __all__ = [
 # it may close one while a request is on its way. As many may idle as may be open: the
 # pool closing a "surplus" idle connection can close one it has just promised to a
 # waiting request (encode/httpcore#1110).
-LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=100, keepalive_expiry=4.0)
+#
+# At most MAX_CONNECTIONS requests of one client are on the wire at once (an InvokeAI
+# server answers one at a time anyway); the others wait at the client's gate, which
+# counts against their timeout. A large pool costs CPU: httpcore scans every
+# connection each time a request starts or ends.
+MAX_CONNECTIONS = 20
+LIMITS = httpx.Limits(
+    max_connections=MAX_CONNECTIONS,
+    max_keepalive_connections=MAX_CONNECTIONS,
+    keepalive_expiry=4.0,
+)
 
 Timeout = float | httpx.Timeout | None
 

@@ -115,6 +115,20 @@ class WaitPlan:
     def poll_due(self) -> bool:
         return time.monotonic() >= self._next_poll
 
+    def events_mark(self) -> tuple[int, int] | None:
+        """The oldest event-stream mark taken before the pending jobs were started, or
+        None when a job has none (the wait then polls at once, as it must)."""
+        marks = [job.events_mark for job in self.pending.values()]
+        known = [mark for mark in marks if mark is not None]
+        if not marks or len(known) != len(marks) or len({m[0] for m in known}) != 1:
+            return None
+        return min(known)
+
+    def skip_first_poll(self) -> None:
+        """The subscription holds every event since the jobs were started: no poll is
+        needed to catch one it missed; the next poll is the safety poll."""
+        self._next_poll = time.monotonic() + self.clock.poll_interval
+
     def poll_now(self) -> None:
         """Poll at the next chance (a reconnect, a download that ended silently)."""
         self._next_poll = 0.0
@@ -133,6 +147,7 @@ class WaitPlan:
                 f"{info.describe()} - still not done after {self.clock.timeout:g} s"
                 + (f" ({len(self.pending)} jobs pending)" if len(self.pending) > 1 else ""),
                 info,
+                timeout=self.clock.timeout,
             )
         return min(until_poll, left)
 

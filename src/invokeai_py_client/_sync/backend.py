@@ -15,6 +15,7 @@ from typing import Any, Generic, TypeVar
 __all__ = [
     "SOCKETIO_CLIENT",
     "EventQueue",
+    "Gate",
     "Lock",
     "bind_loop",
     "call_back",
@@ -81,3 +82,14 @@ class EventQueue(Generic[T]):
             return self._queue.get(timeout=max(timeout, 0) if timeout is not None else None)
         except queue.Empty:
             return None
+
+
+class Gate:
+    """Lets at most ``limit`` requests into the connection pool at once."""
+
+    def __init__(self, limit: int) -> None:
+        self._semaphore = threading.BoundedSemaphore(limit)
+
+    def enter(self, timeout: float | None) -> threading.BoundedSemaphore | None:
+        """A permit to ``release()`` when done, or None when ``timeout`` passed first."""
+        return self._semaphore if self._semaphore.acquire(timeout=timeout) else None

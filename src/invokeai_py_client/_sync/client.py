@@ -14,6 +14,7 @@ from .._core.defaults import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
 from .._core.session import Pool, Session
 from .._core.settings import (
     LIMITS,
+    MAX_CONNECTIONS,
     NOT_GIVEN,
     Options,
     Timeout,
@@ -23,6 +24,7 @@ from .._core.settings import (
 )
 from .._redact import redact_url
 from ..errors import InvalidArgumentError
+from . import backend
 from .event_stream import EventStream
 from .transport import Transport
 
@@ -90,6 +92,7 @@ class InvokeAIClient:
 
             session = Session(url, token, Pool(new_http_client(), user_given=False))
             session.new_http_client = new_http_client
+            session.gate = backend.Gate(MAX_CONNECTIONS)
         session.events = EventStream(
             session.base_url, lambda: session.token, verify, enabled=events
         )

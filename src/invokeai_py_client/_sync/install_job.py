@@ -25,8 +25,14 @@ class ModelInstJobHandle(JobHandleBase):
     gone (pruned, or the server restarted) raises ``InstallJobLostError``.
     """
 
-    def __init__(self, jobs: InstallJobs, info: ModelInstJobInfo) -> None:
-        super().__init__(info)
+    def __init__(
+        self,
+        jobs: InstallJobs,
+        info: ModelInstJobInfo,
+        *,
+        events_mark: tuple[int, int] | None = None,
+    ) -> None:
+        super().__init__(info, events_mark=events_mark)
         self._jobs = jobs
 
     def refresh(self) -> ModelInstJobInfo:

@@ -20,7 +20,7 @@ from ..dnn_model.install_events import InstallProgress
 from ..dnn_model.job_models import ModelInstJobInfo
 from ..errors import EventStreamError
 from . import backend
-from .event_stream import EventStream, Subscription
+from .event_stream import EventStream, Subscription, Mark
 from .transport import Transport
 
 __all__ = ["InstallJobs", "JobWaiter", "OnProgress"]
@@ -87,6 +87,10 @@ class InstallJobs:
         for job in self.follow(plan):
             yield job
 
+    def mark(self) -> Mark | None:
+        """The event stream's mark, taken just before an install is sent."""
+        return self.events.mark()
+
     def waiter(self, timeout: float | None, on_progress: OnProgress) -> JobWaiter:
         """One wait that jobs can join while it runs."""
         return JobWaiter(self, timeout, on_progress)
@@ -95,8 +99,11 @@ class InstallJobs:
         """Run ``plan``: yield each job as it ends. Subscribes before the first poll, so
         no end is missed; polls after every reconnect and when the plan says so."""
         stream = self.events
-        subscription = _subscribe(stream) if plan.pending and stream.model_events else None
+        wanted = plan.pending and stream.model_events
+        subscription = _subscribe(stream, plan.events_mark()) if wanted else None
         plan.events = subscription is not None
+        if subscription is not None and subscription.replayed:
+            plan.skip_first_poll()
         epoch = subscription.epoch if subscription is not None else 0
         try:
             while plan.done or plan.pending:
@@ -135,9 +142,9 @@ class InstallJobs:
             plan.take_listing(self.list())
 
 
-def _subscribe(stream: EventStream) -> Subscription | None:
+def _subscribe(stream: EventStream, since: Mark | None) -> Subscription | None:
     try:
-        return stream.subscribe()
+        return stream.subscribe(since)
     except EventStreamError:
         return None
 

@@ -28,8 +28,10 @@ class InstallMethods:
         self._run = transport.run
         self._jobs = InstallJobs(transport)
 
-    def _handle(self, info: ModelInstJobInfo) -> ModelInstJobHandle:
-        return ModelInstJobHandle(self._jobs, info)
+    def _handle(
+        self, info: ModelInstJobInfo, events_mark: tuple[int, int] | None = None
+    ) -> ModelInstJobHandle:
+        return ModelInstJobHandle(self._jobs, info, events_mark=events_mark)
 
     # -- install jobs --------------------------------------------------------
 
@@ -63,10 +65,11 @@ class InstallMethods:
             415 or 424; also a ``ConflictError``, ``UnsupportedMediaTypeError`` or
             ``FailedDependencyError``. Other failures keep their own class.
         """
+        mark = self._jobs.mark()  # before the request: no event of its jobs is older
         info = self._run(
             job_ops.install_model(source, config=config, inplace=inplace, access_token=access_token)
         )
-        return self._handle(info)
+        return self._handle(info, mark)
 
     def install_huggingface(
         self,
@@ -81,6 +84,7 @@ class InstallMethods:
 
         With no ``variant`` the server chooses (``fp16`` when it runs in float16).
         """
+        mark = self._jobs.mark()  # before the request: no event of its jobs is older
         info = self._run(
             job_ops.install_huggingface(
                 repo_id,
@@ -90,7 +94,7 @@ class InstallMethods:
                 subfolder=subfolder,
             )
         )
-        return self._handle(info)
+        return self._handle(info, mark)
 
     def list_install_jobs(self) -> list[ModelInstJobHandle]:
         """Every install job the server remembers (jobs live until pruned or restart)."""
@@ -197,17 +201,19 @@ class InstallMethods:
         Dependencies go first. With ``skip_installed``, models the server marks
         installed are left out.
         """
+        mark = self._jobs.mark()  # before the request: no event of its jobs is older
         infos = self._run(job_ops.install_starter_model(model, skip_installed=skip_installed))
-        return [self._handle(info) for info in infos]
+        return [self._handle(info, mark) for info in infos]
 
     def install_starter_bundle(
         self, bundle: str, *, skip_installed: bool = True
     ) -> list[ModelInstJobHandle]:
         """Install every model of a starter bundle (by its key, e.g. ``"sd-1"``)."""
+        mark = self._jobs.mark()  # before the request: no event of its jobs is older
         infos = self._run(
             job_ops.install_starter_bundle(bundle, skip_installed=skip_installed)
         )
-        return [self._handle(info) for info in infos]
+        return [self._handle(info, mark) for info in infos]
 
 
 def _handles(jobs: Any) -> list[ModelInstJobHandle]:

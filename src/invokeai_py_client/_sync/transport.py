@@ -64,7 +64,26 @@ class Transport(TransportBase[httpx.Client]):
             attempt += 1
 
     def _exchange(self, call: Call, deadline: float | None) -> tuple[httpx.Response, bytes]:
+        """One attempt; through the session's gate when the pool is ours.
+
+        The gate lets no more requests into httpx's pool than it has connections, so
+        none queue there: httpcore scans every connection for every queued request
+        each time one starts or ends (milliseconds of CPU per request once a hundred
+        wait). Waiting at the gate counts against the deadline, as in the pool.
+        """
         backend.bind_loop(self.session, call.method, call.path)
+        gate = self.session.gate
+        if gate is None:
+            return self._attempt(call, deadline)
+        permit = gate.enter(self.pool_wait(deadline))
+        if permit is None:
+            raise httpx.PoolTimeout("no connection became free in time")
+        try:
+            return self._attempt(call, deadline)
+        finally:
+            permit.release()
+
+    def _attempt(self, call: Call, deadline: float | None) -> tuple[httpx.Response, bytes]:
         pool = self.session.pool
         try:
             http = pool.acquire()
