@@ -133,7 +133,7 @@ def test_an_error_event_fails_the_job(version: str) -> None:
     info = start_info("probe_error", version)
     for event in events_of("probe_error", version):
         info = job_update(info, event) or info
-    assert info.status == "error" and info.error is not None and info.error.type
+    assert info.status == "error" and info.error and info.error_reason
     assert info.message
 
 

@@ -285,9 +285,12 @@ def test_duplicate_raises_failed_saying_already_installed(
     assert str(handle.id) in str(err)
     assert err.info is info
     assert err.info.error is not None
-    assert err.info.error.type == raw["error_reason"] == "DuplicateModelException"
-    assert err.info.error.message == raw["error"]
-    assert err.info.error.traceback == raw["error_traceback"]
+    assert err.info.error_reason == raw["error_reason"] == "DuplicateModelException"
+    assert err.info.error == raw["error"] and isinstance(err.info.error, str)
+    assert err.info.error_traceback == raw["error_traceback"]
+    error_info = err.info.error_info
+    assert error_info is not None and error_info.type == "DuplicateModelException"
+    assert error_info.message == raw["error"]
     assert route.call_count == 1
 
 

@@ -148,8 +148,9 @@ def test_failed_duplicate_job_says_so() -> None:
         )
     )
     assert info.is_failure and info.is_duplicate
-    assert info.error is not None and info.error.type == "DuplicateModelException"
-    assert info.error.traceback == "Traceback..."
+    assert info.error_reason == "DuplicateModelException"
+    assert info.error_traceback == "Traceback..."
+    assert info.error_info is not None and info.error_info.type == "DuplicateModelException"
     assert info.message == (
         "DuplicateModelException: A model with path '/tmp/e.safetensors' is already installed"
     )

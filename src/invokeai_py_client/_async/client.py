@@ -17,6 +17,7 @@ from .._core.settings import (
     NOT_GIVEN,
     Options,
     Timeout,
+    legacy_settings,
     resolve_token,
     resolve_url,
     ssl_context,
@@ -44,15 +45,20 @@ class AsyncInvokeAIClient:
     base_url : str, optional
         The server's URL, with any reverse-proxy prefix (``https://host/invoke``);
         a trailing ``/api/v1`` or ``/api/v2`` is dropped. Default: ``$INVOKEAI_URL``,
-        else ``http://127.0.0.1:9090``.
-    token : str, optional
-        Bearer token for a multi-user server (see ``login``). Default: ``$INVOKEAI_TOKEN``.
+        else ``http://127.0.0.1:9090``. A bare host name (no ``scheme://``) is
+        invokeai-py-client 1.1's ``host`` (see below).
+    port, api_key, base_path, use_https, verify_ssl, host
+        invokeai-py-client 1.1's way to name the server: ``InvokeAIClient("localhost",
+        9090)``; ``api_key`` is ``token``, ``verify_ssl`` is ``verify``. A client made
+        so has 1.1's defaults: 30 s timeout, 3 retries of reads.
     timeout : float or httpx.Timeout or None
         Seconds a whole call may take, retries included; ``None`` waits forever.
-        An ``httpx.Timeout`` sets httpx's per-phase timeouts instead.
+        An ``httpx.Timeout`` sets httpx's per-phase timeouts instead. Default: 60.
     max_retries : int
         Retries of reads (GET) on connection errors and 502/503/504. Writes are
-        never retried.
+        never retried. Default: 2.
+    token : str, optional
+        Bearer token for a multi-user server (see ``login``). Default: ``$INVOKEAI_TOKEN``.
     verify : bool or str
         TLS verification, as in httpx.
     http_client : httpx.AsyncClient, optional
@@ -65,14 +71,35 @@ class AsyncInvokeAIClient:
     def __init__(
         self,
         base_url: str | None = None,
+        port: int | None = None,
+        api_key: str | None = None,
+        timeout: Timeout = NOT_GIVEN,
+        base_path: str | None = None,
+        use_https: bool | None = None,
+        verify_ssl: bool | None = None,
+        max_retries: int = NOT_GIVEN,
         *,
+        host: str | None = None,
         token: str | None = None,
-        timeout: Timeout = DEFAULT_TIMEOUT,
-        max_retries: int = DEFAULT_MAX_RETRIES,
         verify: bool | str = True,
         http_client: httpx.AsyncClient | None = None,
         events: bool = True,
     ) -> None:
+        base_url, timeout, max_retries = legacy_settings(
+            base_url,
+            host=host,
+            port=port,
+            base_path=base_path,
+            use_https=use_https,
+            timeout=timeout,
+            max_retries=max_retries,
+        )
+        if api_key is not None:
+            if token is not None and token != api_key:
+                raise InvalidArgumentError("give token or api_key, not both")
+            token = api_key
+        if verify_ssl is not None:
+            verify = verify_ssl
         options = Options(timeout=timeout, max_retries=max_retries)
         if not isinstance(verify, (bool, str)):
             raise InvalidArgumentError("verify must be a bool or a CA bundle path")
@@ -107,13 +134,25 @@ class AsyncInvokeAIClient:
         max_retries: int = DEFAULT_MAX_RETRIES,
         verify: bool | str = True,
         events: bool = True,
+        api_key: str | None = None,
+        verify_ssl: bool | None = None,
     ) -> AsyncInvokeAIClient:
-        """A client for the server at ``url`` (e.g. ``http://127.0.0.1:9090``)."""
+        """A client for the server at ``url`` (e.g. ``http://127.0.0.1:9090``).
+
+        ``api_key`` and ``verify_ssl`` are invokeai-py-client 1.1's names of ``token``
+        and ``verify``.
+        """
+        if not isinstance(url, str):
+            raise InvalidArgumentError("the server URL must be a string")
+        if "://" not in url:
+            raise InvalidArgumentError(f"not an http(s) URL: {redact_url(url)!r}")
         return cls(
             url,
-            token=token,
+            api_key=api_key,
             timeout=timeout,
+            verify_ssl=verify_ssl,
             max_retries=max_retries,
+            token=token,
             verify=verify,
             events=events,
         )

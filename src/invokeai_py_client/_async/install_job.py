@@ -9,6 +9,7 @@ from .._core.defaults import POLL_INTERVAL, WAIT_TIMEOUT
 from .._core.job_state import JobHandleBase
 from ..dnn_model.install_events import InstallProgress
 from ..dnn_model.job_models import InstallJobStatus, ModelInstJobInfo
+from ..errors import NotFoundError
 from .install_jobs import AsyncInstallJobs
 
 __all__ = ["AsyncModelInstJobHandle"]
@@ -33,6 +34,30 @@ class AsyncModelInstJobHandle(JobHandleBase):
     ) -> None:
         super().__init__(info, events_mark=events_mark)
         self._jobs = jobs
+
+    @classmethod
+    async def from_client_and_id(cls, client: Any, job_id: int | str) -> AsyncModelInstJobHandle:
+        """A handle on the job with this id on ``client``'s server (1.1's way to get one).
+
+        Raises ``NotFoundError`` when the server does not know the job.
+        """
+        handle: AsyncModelInstJobHandle | None = await client.dnn_model_repo.get_install_job(
+            job_id
+        )
+        if handle is None:
+            raise NotFoundError(
+                method="GET",
+                route=f"/api/v2/models/install/{job_id}",
+                status_code=404,
+                detail=f"no install job {job_id}",
+                body=None,
+            )
+        return handle
+
+    @property
+    def job_id(self) -> int:
+        """The server's job id (1.1's name for ``id``)."""
+        return self.id
 
     async def refresh(self) -> ModelInstJobInfo:
         """Fetch the job's state from the server and return it.
@@ -86,6 +111,11 @@ class AsyncModelInstJobHandle(JobHandleBase):
         """Restart the failed downloads of the job (InvokeAI 6.12+)."""
         return self.observe(await self._jobs.act(self.id, "restart_failed"))
 
+    async def restart_file(self, file_url: str) -> ModelInstJobInfo:
+        """Restart one file download of the job (its URL, as in ``download_parts``).
+        InvokeAI 6.12+."""
+        return self.observe(await self._jobs.restart_file(self.id, file_url))
+
     async def wait(
         self,
         timeout: float | None = WAIT_TIMEOUT,
@@ -118,6 +148,28 @@ class AsyncModelInstJobHandle(JobHandleBase):
             [self], timeout=timeout, poll_interval=poll_interval, on_progress=on_progress
         )
         return self._info
+
+    async def wait_until(
+        self, timeout: float | None = WAIT_TIMEOUT, poll_interval: float = POLL_INTERVAL
+    ) -> ModelInstJobInfo:
+        """Wait until the job completes and return its final state (1.1's way to wait).
+
+        Unlike ``wait()``, a job that does not complete raises.
+
+        Raises
+        ------
+        ModelInstallJobFailed
+            The job ended in error (``InstallJobFailedError``) or was cancelled
+            (``InstallJobCancelledError``); ``.info`` holds its final state.
+        ModelInstallTimeout
+            The job had not ended in ``timeout`` seconds (None: no limit).
+        """
+        return self._raise_for(await self.wait(timeout=timeout, poll_interval=poll_interval))
+
+    async def raise_if_failed(self) -> None:
+        """Raise ``ModelInstallJobFailed`` if the job ended in error or was cancelled
+        (1.1's name; ``raise_for_status`` also returns the state)."""
+        await self.raise_for_status()
 
     async def raise_for_status(self) -> ModelInstJobInfo:
         """Raise if the job failed or was cancelled; otherwise return its state.

@@ -56,6 +56,9 @@ class AsyncInstallJobs:
             self.events.note_sent("pause", info.id)
         return info
 
+    async def restart_file(self, id: int | str, file_url: str) -> ModelInstJobInfo | None:
+        return await self._transport.run(job_ops.restart_install_file(id, file_url))
+
     async def prune(self) -> bool:
         return await self._transport.run(job_ops.prune_install_jobs())
 

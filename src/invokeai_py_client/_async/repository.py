@@ -33,7 +33,7 @@ from ..dnn_model.dnn_model_models import (
 )
 from ..dnn_model.dnn_model_types import BaseDnnModelType, DnnModel, DnnModelFormat, DnnModelType
 from ..dnn_model.manifest import ModelManifest
-from ..errors import InvokeAIError
+from ..errors import APIRequestError, InvokeAIError
 from .install_jobs import AsyncJobWaiter, OnProgress
 from .installs import AsyncInstallMethods
 from .transport import AsyncTransport
@@ -68,8 +68,10 @@ class AsyncDnnModelRepository(AsyncInstallMethods):
         type: DnnModelType | str | None = None,
         name: str | None = None,
         format: DnnModelFormat | str | None = None,
+        order_by: str | None = None,
+        direction: str | None = None,
     ) -> list[DnnModel]:
-        """List model records, optionally filtered.
+        """List model records, optionally filtered and ordered.
 
         A record that does not fit ``DnnModel`` (a newer or patched server) is kept
         with its raw values, and a ``ResponseShapeWarning`` names its key and field.
@@ -80,14 +82,24 @@ class AsyncDnnModelRepository(AsyncInstallMethods):
             Keep models of these bases.
         type, name, format
             Keep models of this type, name, format.
+        order_by, direction
+            Order by a field (``name``, ``type``, ``base``, ``format``, ...) and a
+            direction (``ASC``, ``DESC``); InvokeAI 6.13+.
         """
         return await self._run(
-            model_ops.list_models(base=base, type=type, name=name, format=format)
+            model_ops.list_models(
+                base=base,
+                type=type,
+                name=name,
+                format=format,
+                order_by=order_by,
+                direction=direction,
+            )
         )
 
-    async def get_model_by_key(self, key: str) -> DnnModel | None:
+    async def get_model_by_key(self, model_key: str) -> DnnModel | None:
         """The record with this key, or None if the server has none."""
-        return await self._run(model_ops.get_model_by_key(key))
+        return await self._run(model_ops.get_model_by_key(model_key))
 
     async def get_model_by_attrs(
         self, name: str, type: DnnModelType | str, base: BaseDnnModelType | str
@@ -144,12 +156,33 @@ class AsyncDnnModelRepository(AsyncInstallMethods):
         """Re-identify several models at once. InvokeAI 6.13+."""
         return await self._run(model_ops.bulk_reidentify_models(keys))
 
-    async def scan_folder(self, scan_path: str | Path) -> list[FoundModel]:
+    async def scan_folder(self, scan_path: str | Path | None = None) -> list[FoundModel]:
         """Find model files in a folder on the server (an absolute path there).
 
-        Raises ``BadRequestError`` when the folder does not exist on the server.
+        Raises ``BadRequestError`` when the folder does not exist on the server, and
+        ``InvalidArgumentError`` before sending when no folder is given.
         """
         return await self._run(model_ops.scan_folder(scan_path))
+
+    async def delete_all_models(self) -> dict[str, Any]:
+        """Delete every model, one by one, going on past a failure (1.1's call).
+
+        Returns ``{"total", "deleted", "failed", "errors"}``, each error
+        ``{"key", "message", "status_code"}`` (``status_code`` None when no answer
+        came). A model already gone counts as failed ("not found").
+        """
+        models = await self.list_models()
+        errors: list[dict[str, Any]] = []
+        for model in models:
+            try:
+                if not await self.delete_model(model.key):
+                    errors.append({"key": model.key, "message": "not found", "status_code": 404})
+            except APIRequestError as err:
+                error = {"key": model.key, "message": str(err), "status_code": err.status_code}
+                errors.append(error)
+        failed = len(errors)
+        deleted = len(models) - failed
+        return {"total": len(models), "deleted": deleted, "failed": failed, "errors": errors}
 
     # -- cache and stats -----------------------------------------------------
 

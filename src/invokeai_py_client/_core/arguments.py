@@ -19,6 +19,7 @@ __all__ = [
     "image_type",
     "iterable",
     "job_id",
+    "job_id_or_none",
     "member",
     "model_key",
     "optional_bool",
@@ -93,6 +94,21 @@ def job_id(value: object) -> str:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_JOB_ID:
         raise InvalidArgumentError(f"an install job id is a whole number >= 0, not {show(value)}")
     return str(value)
+
+
+def job_id_or_none(value: object) -> str | None:
+    """``job_id(value)``, or None for a text that is no whole number, or a negative
+    number: no job has such an id (as 1.1 answered). Other types still raise."""
+    if isinstance(value, str):
+        text = value.strip()
+        if not text.lstrip("-").isdigit():
+            return None
+        if text.startswith("-"):
+            return None
+        return job_id(text)
+    if isinstance(value, int) and not isinstance(value, bool) and value < 0:
+        return None
+    return job_id(value)
 
 
 def server_path(value: object, what: str) -> str:

@@ -10,6 +10,10 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "DEFAULT_URL",
     "EVENT_CONNECT_TIMEOUT",
+    "LEGACY_HOST",
+    "LEGACY_MAX_RETRIES",
+    "LEGACY_PORT",
+    "LEGACY_TIMEOUT",
     "POLL_INTERVAL",
     "TOKEN_ENV",
     "URL_ENV",
@@ -37,3 +41,9 @@ CLI_WAIT_TIMEOUT = APPLY_TIMEOUT
 """Seconds the CLI's ``install``, ``scan --install``, ``starter install`` and ``apply`` wait."""
 CLI_POLL_INTERVAL = 1.0
 """Seconds between the CLI's safety polls while it shows progress bars."""
+LEGACY_HOST = "localhost"
+LEGACY_PORT = 9090
+LEGACY_TIMEOUT = 30.0
+LEGACY_MAX_RETRIES = 3
+"""The defaults of invokeai-py-client 1.1's ``InvokeAIClient(host, port, ...)``, used
+when a client is made that way."""

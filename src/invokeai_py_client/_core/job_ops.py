@@ -31,6 +31,7 @@ __all__ = [
     "list_install_jobs",
     "list_starter_models",
     "prune_install_jobs",
+    "restart_install_file",
 ]
 
 Config = ModelInstallConfig | Mapping[str, Any]
@@ -52,6 +53,9 @@ JOB_ACTIONS: dict[str, Route] = {
     )
     for action in ("pause", "resume", "restart_failed")
 }
+RESTART_FILE = Route(
+    "POST", f"{V2}/install/{{id}}/restart_file", expect="record", since="6.12", absent=_NO_JOB
+)
 STARTERS = Route("GET", f"{V2}/starter_models")
 
 
@@ -100,7 +104,11 @@ def list_install_jobs() -> Operation[list[ModelInstJobInfo]]:
 
 
 def get_install_job(id: int | str) -> Operation[ModelInstJobInfo | None]:
-    call = Call(INSTALL_JOB, "get_install_job", {"id": check.job_id(id)})
+    """None, without a request, for an id no job can have (``"abc"``, ``-1``)."""
+    job = check.job_id_or_none(id)
+    if job is None:
+        return None
+    call = Call(INSTALL_JOB, "get_install_job", {"id": job})
     payload = yield call
     return None if payload is ABSENT else parse(ModelInstJobInfo, payload, call)
 
@@ -113,6 +121,7 @@ def prune_install_jobs() -> Operation[bool]:
 def cancel_install_job(id: int | str) -> Operation[bool]:
     """Cancel unless the job has ended or is unknown: the server would mark even a
     completed job ``cancelled``."""
+    check.job_id(id)
     info = yield from get_install_job(id)
     if info is None or info.is_terminal:
         return False
@@ -122,6 +131,18 @@ def cancel_install_job(id: int | str) -> Operation[bool]:
 
 def install_job_action(id: int | str, action: JobAction) -> Operation[ModelInstJobInfo | None]:
     call = Call(JOB_ACTIONS[action], f"{action}_install_job", {"id": check.job_id(id)})
+    payload = yield call
+    return None if payload is ABSENT else parse(ModelInstJobInfo, payload, call)
+
+
+def restart_install_file(id: int | str, file_url: str) -> Operation[ModelInstJobInfo | None]:
+    """Restart one file download of a job (the body is the file's URL as a JSON string)."""
+    url = check.text(file_url, "file_url")
+    if not url.startswith(("http://", "https://")):
+        raise InvalidArgumentError(f"file_url must be an http(s) URL, not {check.show(url)}")
+    call = Call(
+        RESTART_FILE, "restart_install_file", {"id": check.job_id(id)}, json=url
+    )
     payload = yield call
     return None if payload is ABSENT else parse(ModelInstJobInfo, payload, call)
 

@@ -33,6 +33,7 @@ V2 = "/api/v2/models"
 _NOT_FOUND = frozenset({404})
 
 LIST = Route("GET", f"{V2}/")
+LIST_ORDERED = Route("GET", f"{V2}/", since="6.13")  # order_by and direction
 MODEL = Route("GET", f"{V2}/i/{{key}}", expect="record", absent=_NOT_FOUND)
 RECORD = Route("GET", f"{V2}/i/{{key}}", expect="record")  # where a 404 is an error
 BY_ATTRS = Route("GET", f"{V2}/get_by_attrs", expect="record", absent=_NOT_FOUND)
@@ -71,14 +72,19 @@ def list_models(
     type: DnnModelType | str | None = None,
     name: str | None = None,
     format: DnnModelFormat | str | None = None,
+    order_by: str | None = None,
+    direction: str | None = None,
 ) -> Operation[list[DnnModel]]:
     params = {
         "base_models": check.bases(base),
         "model_type": check.optional_text(type, "type"),
         "model_name": check.optional_text(name, "name"),
         "model_format": check.optional_text(format, "format"),
+        "order_by": check.optional_text(order_by, "order_by"),
+        "direction": check.optional_text(direction, "direction"),
     }
-    call = Call(LIST, "list_models", params=params)
+    ordered = params["order_by"] is not None or params["direction"] is not None
+    call = Call(LIST_ORDERED if ordered else LIST, "list_models", params=params)
     payload = yield call
     return parse_records(DnnModel, check.member(payload, "models", call), call)
 
@@ -171,7 +177,9 @@ def bulk_reidentify_models(keys: Iterable[Key]) -> Operation[BulkReidentifyResul
     return result
 
 
-def scan_folder(scan_path: str | Path) -> Operation[list[FoundModel]]:
+def scan_folder(scan_path: str | Path | None) -> Operation[list[FoundModel]]:
+    if scan_path is None:
+        raise InvalidArgumentError("scan_folder needs the folder to scan (a path on the server)")
     params = {"scan_path": check.server_path(scan_path, "scan_path")}
     call = Call(SCAN_FOLDER, "scan_folder", params=params)
     payload = yield call

@@ -10,7 +10,17 @@ from typing import Any
 import httpx
 
 from ..errors import InvalidArgumentError
-from .defaults import DEFAULT_URL, TOKEN_ENV, URL_ENV
+from .defaults import (
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_TIMEOUT,
+    DEFAULT_URL,
+    LEGACY_HOST,
+    LEGACY_MAX_RETRIES,
+    LEGACY_PORT,
+    LEGACY_TIMEOUT,
+    TOKEN_ENV,
+    URL_ENV,
+)
 
 __all__ = [
     "LIMITS",
@@ -18,6 +28,7 @@ __all__ = [
     "NOT_GIVEN",
     "Options",
     "Timeout",
+    "legacy_settings",
     "resolve_token",
     "resolve_url",
     "ssl_context",
@@ -110,3 +121,39 @@ class Options:
     def total(self) -> float | None:
         """Seconds a whole call may take (retries included); None for no bound."""
         return float(self.timeout) if isinstance(self.timeout, (int, float)) else None
+
+
+def legacy_settings(
+    base_url: str | None,
+    *,
+    host: str | None,
+    port: int | None,
+    base_path: str | None,
+    use_https: bool | None,
+    timeout: Any,
+    max_retries: Any,
+) -> tuple[str | None, Timeout, int]:
+    """The URL, timeout and retries of a client made in either style: ours
+    (``base_url``) or invokeai-py-client 1.1's (``host``, ``port``, ``base_path``,
+    ``use_https``, with 1.1's defaults)."""
+    if base_url is not None and not isinstance(base_url, str):
+        raise InvalidArgumentError(f"the server URL must be a string, not {base_url!r:.60}")
+    bare_host = base_url is not None and "://" not in base_url
+    legacy = bare_host or any(v is not None for v in (host, port, base_path, use_https))
+    if not legacy:
+        timeout = DEFAULT_TIMEOUT if timeout is NOT_GIVEN else timeout
+        return base_url, timeout, DEFAULT_MAX_RETRIES if max_retries is NOT_GIVEN else max_retries
+    if base_url is not None and not bare_host:
+        raise InvalidArgumentError("give a server URL, or host and port, not both")
+    if base_url is not None and host is not None:
+        raise InvalidArgumentError("the host is given twice")
+    if port is not None and (isinstance(port, bool) or not isinstance(port, int)):
+        raise InvalidArgumentError(f"port must be an int, not {port!r:.60}")
+    if use_https is not None and not isinstance(use_https, bool):
+        raise InvalidArgumentError(f"use_https must be True or False, not {use_https!r:.60}")
+    if base_path is not None and not isinstance(base_path, str):
+        raise InvalidArgumentError(f"base_path must be a string, not {base_path!r:.60}")
+    scheme = "https" if use_https else "http"
+    url = f"{scheme}://{host or base_url or LEGACY_HOST}:{port or LEGACY_PORT}{base_path or ''}"
+    timeout = LEGACY_TIMEOUT if timeout is NOT_GIVEN else timeout
+    return url, timeout, LEGACY_MAX_RETRIES if max_retries is NOT_GIVEN else max_retries

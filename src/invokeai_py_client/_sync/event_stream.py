@@ -22,7 +22,7 @@ from ..dnn_model.install_events import STREAM_CLOSED, STREAM_CONNECTED, InstallE
 from ..errors import EventStreamError
 from . import backend
 
-__all__ = ["EventStream", "Mark", "Subscription", "socketio_target"]
+__all__ = ["EventStream", "Subscription", "Mark", "socketio_target"]
 
 RETRY_AFTER_FAILURE = 30.0
 RECENT_EVENTS = 512  # kept to replay to a subscription made a moment too late

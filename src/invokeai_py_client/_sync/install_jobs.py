@@ -57,6 +57,9 @@ class InstallJobs:
             self.events.note_sent("pause", info.id)
         return info
 
+    def restart_file(self, id: int | str, file_url: str) -> ModelInstJobInfo | None:
+        return self._transport.run(job_ops.restart_install_file(id, file_url))
+
     def prune(self) -> bool:
         return self._transport.run(job_ops.prune_install_jobs())
 

@@ -34,7 +34,7 @@ from ..dnn_model.dnn_model_models import (
 )
 from ..dnn_model.dnn_model_types import BaseDnnModelType, DnnModel, DnnModelFormat, DnnModelType
 from ..dnn_model.manifest import ModelManifest
-from ..errors import InvokeAIError
+from ..errors import APIRequestError, InvokeAIError
 from .install_jobs import JobWaiter, OnProgress
 from .installs import InstallMethods
 from .transport import Transport
@@ -69,8 +69,10 @@ class DnnModelRepository(InstallMethods):
         type: DnnModelType | str | None = None,
         name: str | None = None,
         format: DnnModelFormat | str | None = None,
+        order_by: str | None = None,
+        direction: str | None = None,
     ) -> list[DnnModel]:
-        """List model records, optionally filtered.
+        """List model records, optionally filtered and ordered.
 
         A record that does not fit ``DnnModel`` (a newer or patched server) is kept
         with its raw values, and a ``ResponseShapeWarning`` names its key and field.
@@ -81,14 +83,24 @@ class DnnModelRepository(InstallMethods):
             Keep models of these bases.
         type, name, format
             Keep models of this type, name, format.
+        order_by, direction
+            Order by a field (``name``, ``type``, ``base``, ``format``, ...) and a
+            direction (``ASC``, ``DESC``); InvokeAI 6.13+.
         """
         return self._run(
-            model_ops.list_models(base=base, type=type, name=name, format=format)
+            model_ops.list_models(
+                base=base,
+                type=type,
+                name=name,
+                format=format,
+                order_by=order_by,
+                direction=direction,
+            )
         )
 
-    def get_model_by_key(self, key: str) -> DnnModel | None:
+    def get_model_by_key(self, model_key: str) -> DnnModel | None:
         """The record with this key, or None if the server has none."""
-        return self._run(model_ops.get_model_by_key(key))
+        return self._run(model_ops.get_model_by_key(model_key))
 
     def get_model_by_attrs(
         self, name: str, type: DnnModelType | str, base: BaseDnnModelType | str
@@ -145,12 +157,33 @@ class DnnModelRepository(InstallMethods):
         """Re-identify several models at once. InvokeAI 6.13+."""
         return self._run(model_ops.bulk_reidentify_models(keys))
 
-    def scan_folder(self, scan_path: str | Path) -> list[FoundModel]:
+    def scan_folder(self, scan_path: str | Path | None = None) -> list[FoundModel]:
         """Find model files in a folder on the server (an absolute path there).
 
-        Raises ``BadRequestError`` when the folder does not exist on the server.
+        Raises ``BadRequestError`` when the folder does not exist on the server, and
+        ``InvalidArgumentError`` before sending when no folder is given.
         """
         return self._run(model_ops.scan_folder(scan_path))
+
+    def delete_all_models(self) -> dict[str, Any]:
+        """Delete every model, one by one, going on past a failure (1.1's call).
+
+        Returns ``{"total", "deleted", "failed", "errors"}``, each error
+        ``{"key", "message", "status_code"}`` (``status_code`` None when no answer
+        came). A model already gone counts as failed ("not found").
+        """
+        models = self.list_models()
+        errors: list[dict[str, Any]] = []
+        for model in models:
+            try:
+                if not self.delete_model(model.key):
+                    errors.append({"key": model.key, "message": "not found", "status_code": 404})
+            except APIRequestError as err:
+                error = {"key": model.key, "message": str(err), "status_code": err.status_code}
+                errors.append(error)
+        failed = len(errors)
+        deleted = len(models) - failed
+        return {"total": len(models), "deleted": deleted, "failed": failed, "errors": errors}
 
     # -- cache and stats -----------------------------------------------------
 

@@ -65,8 +65,8 @@ def show(ctx: typer.Context, job_id: Annotated[int, typer.Argument(help="The job
         out.json(job_json(info))
         return
     _print_jobs(out, [info])
-    if info.error is not None and info.error.traceback and out.debug:
-        typer.echo(out.mask(info.error.traceback), err=True)
+    if info.error_traceback and out.debug:
+        typer.echo(out.mask(info.error_traceback), err=True)
 
 
 @jobs_app.command("cancel")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -111,7 +111,13 @@ class HFLoginStatus(ApiModel):
 
     ``unknown`` means the server could not reach the hub to check. The server
     exposes neither the user name nor the token's scopes: both are always None.
+    As in invokeai-py-client 1.1, where it was an enum, it also equals its status:
+    ``repo.hf_status() == HFLoginStatus.VALID`` and ``.value`` work.
     """
+
+    VALID: ClassVar[HFTokenStatus] = HFTokenStatus.VALID
+    INVALID: ClassVar[HFTokenStatus] = HFTokenStatus.INVALID
+    UNKNOWN: ClassVar[HFTokenStatus] = HFTokenStatus.UNKNOWN
 
     status: HFTokenStatus
     username: str | None = None
@@ -121,6 +127,19 @@ class HFLoginStatus(ApiModel):
     def is_logged_in(self) -> bool:
         """True when the server reports a valid token."""
         return self.status == HFTokenStatus.VALID
+
+    @property
+    def value(self) -> str:
+        """The status as text: ``valid``, ``invalid`` or ``unknown``."""
+        return self.status.value
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, str):
+            return self.status == other
+        return super().__eq__(other)
+
+    def __hash__(self) -> int:
+        return hash(self.status)
 
 
 class ModelInstallConfig(BaseModel):

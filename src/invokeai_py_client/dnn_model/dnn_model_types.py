@@ -42,7 +42,7 @@ class BaseDnnModelType(OpenStrEnum):
     WAN = "wan"
     UNKNOWN = "unknown"
 
-    # Aliases in the words of the original design.
+    # Aliases in the words of the original design and of invokeai-py-client 1.1.
     StableDiffusion1 = "sd-1"
     StableDiffusion2 = "sd-2"
     StableDiffusion3 = "sd-3"
@@ -50,6 +50,11 @@ class BaseDnnModelType(OpenStrEnum):
     StableDiffusionXLRefiner = "sdxl-refiner"
     Flux = "flux"
     Any = "any"
+    CogView4 = "cogview4"
+    Imagen3 = "imagen3"
+    Imagen4 = "imagen4"
+    ChatGPT4o = "chatgpt-4o"
+    FluxKontext = "flux-kontext"
 
 
 class DnnModelType(OpenStrEnum):
@@ -84,12 +89,22 @@ class DnnModelType(OpenStrEnum):
     PID_DECODER = "pid_decoder"
     UNKNOWN = "unknown"
 
-    # Aliases in the words of the original design.
+    # Aliases in the words of the original design and of invokeai-py-client 1.1.
     Main = "main"
     LoRA = "lora"
+    ControlLoRa = "control_lora"
     ControlNet = "controlnet"
     Embedding = "embedding"
+    TextualInversion = "embedding"
     IPAdapter = "ip_adapter"
+    CLIPVision = "clip_vision"
+    CLIPEmbed = "clip_embed"
+    T2IAdapter = "t2i_adapter"
+    T5Encoder = "t5_encoder"
+    SpandrelImageToImage = "spandrel_image_to_image"
+    SigLIP = "siglip"
+    FluxRedux = "flux_redux"
+    LlavaOnevision = "llava_onevision"
 
 
 class DnnModelFormat(OpenStrEnum):
@@ -118,6 +133,20 @@ class DnnModelFormat(OpenStrEnum):
     EXTERNAL_API = "external_api"
     SDNQ_QUANTIZED = "sdnq_quantized"
     UNKNOWN = "unknown"
+
+    # Aliases in the words of invokeai-py-client 1.1.
+    Diffusers = "diffusers"
+    Checkpoint = "checkpoint"
+    LyCORIS = "lycoris"
+    Olive = "olive"
+    EmbeddingFile = "embedding_file"
+    EmbeddingFolder = "embedding_folder"
+    InvokeAI = "invokeai"
+    T5Encoder = "t5_encoder"
+    BnbQuantizedLlmInt8b = "bnb_quantized_int8b"
+    BnbQuantizednf4b = "bnb_quantized_nf4b"
+    GGUFQuantized = "gguf_quantized"
+    Api = "api"
 
 
 class DnnModel(ApiModel):
@@ -154,3 +183,53 @@ class DnnModel(ApiModel):
     submodels: dict[str, Any] | None = None
     usage_info: str | None = None
     converted_at: float | None = None
+
+    # -- helpers of invokeai-py-client 1.1 ---------------------------------------------
+
+    @classmethod
+    def from_api_response(cls, data: dict[str, Any]) -> DnnModel:
+        """A record from the server's JSON (``model_validate``)."""
+        return cls.model_validate(data)
+
+    def get_category(self) -> str:
+        """A human label of the model's type, e.g. ``"LoRA (Low-Rank Adaptation)"``."""
+        return _CATEGORIES.get(self.type.value, f"Unknown ({self.type.value})")
+
+    def format_file_size(self) -> str:
+        """The file size in human units (``"2.00 GB"``), or ``"Unknown"``."""
+        if self.file_size is None:
+            return "Unknown"
+        size = float(self.file_size)
+        for unit in ("B", "KB", "MB", "GB", "TB"):
+            if size < 1024.0:
+                return f"{size:.2f} {unit}"
+            size /= 1024.0
+        return f"{size:.2f} PB"
+
+    def is_compatible_with_base(self, base_model: BaseDnnModelType | str) -> bool:
+        """Whether the model works with ``base_model`` (its own base, or any)."""
+        return self.base == BaseDnnModelType.ANY or self.base == base_model
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record as a dict, fields that are None left out (extras included)."""
+        return self.model_dump(exclude_none=True)
+
+
+_CATEGORIES = {
+    "main": "Primary Diffusion Model",
+    "controlnet": "ControlNet (Guided Generation)",
+    "vae": "Variational Auto-Encoder",
+    "clip_vision": "CLIP Vision Encoder",
+    "clip_embed": "CLIP Text Encoder",
+    "ip_adapter": "IP-Adapter (Image Prompting)",
+    "t5_encoder": "T5 Text Encoder",
+    "lora": "LoRA (Low-Rank Adaptation)",
+    "control_lora": "Control LoRA",
+    "embedding": "Textual Inversion (Embedding)",
+    "t2i_adapter": "T2I-Adapter",
+    "spandrel_image_to_image": "Spandrel Image-to-Image",
+    "siglip": "SigLIP",
+    "flux_redux": "FLUX Redux",
+    "llava_onevision": "LLaVA OneVision",
+    "onnx": "ONNX Model",
+}

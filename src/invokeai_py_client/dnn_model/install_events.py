@@ -17,7 +17,6 @@ from .._redact import without_secrets
 from ._base import ApiModel
 from .dnn_model_types import DnnModel
 from .job_models import (
-    InstallJobErrorInfo,
     InstallJobStatus,
     ModelInstJobInfo,
     source_text,
@@ -165,7 +164,7 @@ def job_update(info: ModelInstJobInfo, event: InstallEvent) -> ModelInstJobInfo 
         changes.update(result=record, model_key=event.key or record.key)
     if event.name == "model_install_error":
         kind, text = event.error_type, event.error
-        changes["error"] = InstallJobErrorInfo(type=kind, message=text)
+        changes.update(error=text, error_reason=kind)
         changes["message"] = f"{kind}: {text}" if kind else text
     if not changes:
         return None

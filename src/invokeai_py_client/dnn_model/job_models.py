@@ -118,7 +118,9 @@ class ModelInstJobInfo(ApiModel):
     message: str | None = None
     model_key: str | None = None
     result: DnnModel | None = None
-    error: InstallJobErrorInfo | None = None
+    error: str | None = None
+    error_reason: str | None = None
+    error_traceback: str | None = None
     inplace: bool | None = None
     local_path: str | None = None
     bytes: int = 0
@@ -140,9 +142,6 @@ class ModelInstJobInfo(ApiModel):
             return data
         source = data.get("source")
         config_out = data.pop("config_out", None)
-        error_reason = data.pop("error_reason", None)
-        error_text = data.pop("error", None)
-        traceback = data.pop("error_traceback", None)
         status = data.get("status")
         if isinstance(status, str) and not InstallJobStatus(status).is_known:
             data["raw_status"] = status
@@ -150,10 +149,20 @@ class ModelInstJobInfo(ApiModel):
         data["source_info"] = source if isinstance(source, dict) else None
         data["result"] = config_out
         data["model_key"] = config_out.get("key") if isinstance(config_out, dict) else None
-        if error_reason or error_text or traceback:
-            data["error"] = {"type": error_reason, "message": error_text, "traceback": traceback}
-            data["message"] = f"{error_reason}: {error_text}" if error_reason else error_text
+        reason, text = data.get("error_reason"), data.get("error")
+        if reason or text:
+            data["message"] = f"{reason}: {text}" if reason else text
         return data
+
+    @property
+    def error_info(self) -> InstallJobErrorInfo | None:
+        """Why the job failed, as one object: ``type`` (``error_reason``), ``message``
+        (``error``) and ``traceback`` (``error_traceback``); None if it did not."""
+        if not (self.error or self.error_reason or self.error_traceback):
+            return None
+        return InstallJobErrorInfo(
+            type=self.error_reason, message=self.error, traceback=self.error_traceback
+        )
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -207,7 +216,7 @@ class ModelInstJobInfo(ApiModel):
     @property
     def is_duplicate(self) -> bool:
         """The job failed because the model is already installed."""
-        text = f"{self.error.type} {self.error.message}" if self.error else ""
+        text = f"{self.error_reason} {self.error}"
         return "DuplicateModelException" in text or "already installed" in text
 
     def describe(self) -> str:
