@@ -21,7 +21,8 @@ A. Latency: ``--installs`` rounds; each round installs one tiny embedding in pla
    5. fixed 2 s poll: httpx POST, then GET every 2 s.
 
    Prints median and p90, and each median as a ratio to the raw loop's (goals: events
-   <= 1.0 x, polling only <= 3.0 x). Then the requests per second per job that ``wait()``
+   <= 0.9 x, polling only <= 3.0 x; ``--latency-only`` stops there). Then the requests
+   per second per job that ``wait()``
    sends once a job has run for 10 s, with events and with polling only: two slow URL
    installs (a few-MB model from a throttled HTTP server on 127.0.0.1, about 20 s each)
    at once, each waited by its own client, counting its requests with an httpx event
@@ -84,7 +85,7 @@ FAN_IN = 100
 FAN_IN_RATE = 20_000  # bytes/s per download in B: ~150 s each, longer than the cancels
 WINDOW = 12.0
 
-GOAL_EVENTS = 1.0
+GOAL_EVENTS = 0.9  # issue 13: at most 0.9 x the raw loop
 GOAL_POLLING = 3.0
 GOAL_RATE_PER_JOB = 2.0
 GOAL_FAN_IN_RATE = 1.0
@@ -401,6 +402,13 @@ def report(
     version: str, rounds: int, latency: Latency, rates: dict[str, JobRate], fan_in: list[FanIn]
 ) -> bool:
     """Print the table; True when every goal was met."""
+    ok = report_latency(version, rounds, latency)
+    ok = report_rest(rates, fan_in) and ok
+    return ok
+
+
+def report_latency(version: str, rounds: int, latency: Latency) -> bool:
+    """Print A's latency table; True when its goals were met."""
     ok = True
     raw = statistics.median(latency.seconds["raw"])
     print(f"InvokeAI {version}; {rounds} local installs per way, round-robin")
@@ -423,6 +431,12 @@ def report(
     if latency.failures:
         ok = False
         print(f"  FAILED: {'; '.join(latency.failures[:5])}")
+    return ok
+
+
+def report_rest(rates: dict[str, JobRate], fan_in: list[FanIn]) -> bool:
+    """Print A's request rates and B; True when their goals were met."""
+    ok = True
     print(
         f"A. requests/s per job from t={RATE_AFTER:g} s to the end "
         "(two slow URL installs at once, one client each)"
@@ -471,6 +485,9 @@ def main() -> int:
     parser.add_argument("--installs", type=int, default=30, help="rounds of A (>= 1)")
     parser.add_argument("--version", help="test-bed InvokeAI version (default 6.14.2)")
     parser.add_argument("--check", action="store_true", help="exit 1 if a goal is missed")
+    parser.add_argument(
+        "--latency-only", action="store_true", help="only A's latency table (about a minute)"
+    )
     args = parser.parse_args()
     if args.installs < 1:
         parser.error("--installs must be 1 or more")
@@ -486,6 +503,9 @@ def main() -> int:
         version = probe.server_version()
         log(f"A: {args.installs} rounds of five local installs on {version}")
         latency = measure_latency(url, args.installs, Path(folder))
+        if args.latency_only:
+            ok = report_latency(version, args.installs, latency)
+            return 1 if args.check and not ok else 0
         log("A: two slow URL installs, events and polling")
         rates = measure_job_rates(url, files, Path(folder))
         path = tiny_models.write_safetensors(Path(folder) / "fan.safetensors", BIG_SHAPES)

@@ -6,7 +6,7 @@
 #   1. lint:        ruff check .  (src, tests, testbed, benchmarks, scripts)
 #   2. types:       mypy --strict src tests  (settings in pyproject.toml's [tool.mypy])
 #   3. sync code:   python scripts/unasync.py --check  (the sync code is generated from the
-#                   async source; the step runs once scripts/unasync.py exists)
+#                   async source)
 #   4. unit:        the unit tests with a coverage report; fails below the floor
 #                   (pyproject.toml: [tool.coverage.report] fail_under)
 #   5. 6.14.2:      the integration suite (and the test bed's tests) against InvokeAI 6.14.2
@@ -72,9 +72,7 @@ skip() {  # skip NAME REASON
 step "ruff check ." .venv/bin/ruff check .
 step "mypy --strict src tests" .venv/bin/mypy --strict src tests
 # -- generated code: the sync modules must be what scripts/unasync.py makes of the async ones
-if [ -f scripts/unasync.py ]; then
-    step "unasync --check" .venv/bin/python scripts/unasync.py --check
-fi
+step "unasync --check" .venv/bin/python scripts/unasync.py --check
 # -- unit tests, with coverage; the floor is [tool.coverage.report] fail_under
 step "pytest unit, coverage" \
     .venv/bin/python -m pytest tests/unit --cov --cov-report=term
