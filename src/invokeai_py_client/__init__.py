@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from . import errors
 from ._lazy import lazy_names
 
 __version__ = "2.0.0.dev0"
@@ -70,8 +69,7 @@ if TYPE_CHECKING:
         UnsupportedMediaTypeError,
     )
 
-_LAZY = {
-    **dict.fromkeys(errors.__all__, ".errors"),
+_MODULES = {
     "AsyncDnnModelRepository": ".dnn_model",
     "AsyncInvokeAIClient": ".async_client",
     "AsyncModelInstJobHandle": ".dnn_model",
@@ -141,6 +139,11 @@ __all__ = [
     "UnsupportedMediaTypeError",
     "__version__",
 ]
+
+_LAZY = {  # every other exported name is an exception
+    **dict.fromkeys(sorted(set(__all__) - set(_MODULES) - {"__version__"}), ".errors"),
+    **_MODULES,
+}
 
 
 __getattr__, __dir__ = lazy_names(__name__, _LAZY, globals())

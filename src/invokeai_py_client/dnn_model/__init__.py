@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .. import errors
 from .._lazy import lazy_names
 
 if TYPE_CHECKING:
@@ -80,8 +79,7 @@ if TYPE_CHECKING:
     from .install_job import ModelInstJobHandle
     from .manifest import ManifestModel, ManifestServer, ModelManifest
 
-_LAZY = {
-    **dict.fromkeys(errors.__all__, "..errors"),
+_MODULES = {
     "ManifestModel": ".manifest",
     "ManifestServer": ".manifest",
     "ModelManifest": ".manifest",
@@ -200,6 +198,11 @@ __all__ = [
     "UnsupportedByServerError",
     "UnsupportedMediaTypeError",
 ]
+
+_LAZY = {  # every other exported name is an exception
+    **dict.fromkeys(sorted(set(__all__) - set(_MODULES)), "..errors"),
+    **_MODULES,
+}
 
 
 __getattr__, __dir__ = lazy_names(__name__, _LAZY, globals())
