@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..errors import InvalidArgumentError, UnexpectedResponseError
-from .calls import Call, Operation, Route, parse_version
+from ..errors import InvalidArgumentError
+from .calls import Call, Operation, Route, parse_version, unexpected
 
 __all__ = ["is_multiuser", "login", "raw_call", "server_version"]
 
@@ -30,9 +30,7 @@ def server_version() -> Operation[str]:
     payload = yield call
     version = payload.get("version") if isinstance(payload, dict) else None
     if not isinstance(version, str):
-        raise UnexpectedResponseError(
-            f"no version in {payload!r}", method="GET", route=call.path, status_code=200
-        )
+        raise unexpected(call, f"no version in {payload!r}")
     return version
 
 
@@ -47,9 +45,7 @@ def login(email: str, password: str, remember_me: bool) -> Operation[tuple[str, 
     payload = yield call
     token = payload.get("token") if isinstance(payload, dict) else None
     if not isinstance(token, str) or not token:
-        raise UnexpectedResponseError(
-            "the login answer holds no token", method="POST", route=call.path, status_code=200
-        )
+        raise unexpected(call, "the login answer holds no token")
     user = payload.get("user")
     return token, user if isinstance(user, dict) else {}
 

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from ..dnn_model.dnn_model_models import ModelInstallConfig, StarterModel
-from ..errors import InvalidArgumentError, UnexpectedResponseError
-from .calls import Call, path_segment
+from ..errors import InvalidArgumentError
+from .calls import Call, path_segment, unexpected
 
 __all__ = [
     "bases",
@@ -29,7 +29,6 @@ __all__ = [
     "starter",
     "text",
     "texts",
-    "unexpected",
 ]
 
 MAX_JOB_ID = 2**63 - 1
@@ -165,10 +164,6 @@ def member(payload: Any, name: str, call: Call) -> Any:
     if not isinstance(payload, dict) or name not in payload:
         raise unexpected(call, f"expected an object with {name!r}")
     return payload[name]
-
-
-def unexpected(call: Call, message: str) -> Exception:
-    return UnexpectedResponseError(message, method=call.method, route=call.path, status_code=200)
 
 
 def show(value: object) -> str:

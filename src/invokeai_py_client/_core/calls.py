@@ -39,6 +39,7 @@ __all__ = [
     "normalize_base_url",
     "parse_version",
     "path_segment",
+    "unexpected",
 ]
 
 T = TypeVar("T")
@@ -145,25 +146,25 @@ def answer_of(
     expect = call.route.expect
     if expect == "nothing" or status == 204:
         if content.strip() and not is_json:
-            raise _unexpected(call, status, f"expected no content, got {_kind(content_type)}")
+            raise unexpected(call, f"expected no content, got {_kind(content_type)}", status)
         return None
     if expect == "bytes":
         if "html" in content_type:
-            raise _unexpected(call, status, "expected a file, got an HTML page")
+            raise unexpected(call, "expected a file, got an HTML page", status)
         return content
     if not is_json:
-        raise _unexpected(
+        raise unexpected(
             call,
-            status,
             f"expected JSON, got {_kind(content_type)} "
             "(a wrong path, a proxy, or a server too old for this route)",
+            status,
         )
     if expect == "record":
         return JsonBytes(content)
     try:
         return json.loads(content)
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise _unexpected(call, status, f"broken JSON: {err}") from err
+        raise unexpected(call, f"broken JSON: {err}", status) from err
 
 
 def connection_error(call: Call, err: Exception, secrets: tuple[str, ...] = ()) -> Exception:
@@ -238,5 +239,6 @@ def _kind(content_type: str) -> str:
     return content_type.split(";", 1)[0] or "no content type"
 
 
-def _unexpected(call: Call, status: int, message: str) -> UnexpectedResponseError:
+def unexpected(call: Call, message: str, status: int = 200) -> UnexpectedResponseError:
+    """``UnexpectedResponseError`` for an answer to ``call`` that we cannot read."""
     return UnexpectedResponseError(message, method=call.method, route=call.path, status_code=status)

@@ -140,9 +140,7 @@ def restart_install_file(id: int | str, file_url: str) -> Operation[ModelInstJob
     url = check.text(file_url, "file_url")
     if not url.startswith(("http://", "https://")):
         raise InvalidArgumentError(f"file_url must be an http(s) URL, not {check.show(url)}")
-    call = Call(
-        RESTART_FILE, "restart_install_file", {"id": check.job_id(id)}, json=url
-    )
+    call = Call(RESTART_FILE, "restart_install_file", {"id": check.job_id(id)}, json=url)
     payload = yield call
     return None if payload is ABSENT else parse(ModelInstJobInfo, payload, call)
 

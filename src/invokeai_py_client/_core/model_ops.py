@@ -25,7 +25,7 @@ from ..dnn_model.dnn_model_models import (
 from ..dnn_model.dnn_model_types import BaseDnnModelType, DnnModel, DnnModelFormat, DnnModelType
 from ..errors import InvalidArgumentError
 from . import arguments as check
-from .calls import ABSENT, Call, Operation, Route
+from .calls import ABSENT, Call, Operation, Route, unexpected
 from .job_ops import Config
 from .parsing import parse, parse_records
 
@@ -126,7 +126,7 @@ def get_models_dir() -> Operation[str]:
     config = payload.get("config") if isinstance(payload, dict) else None
     models_dir = config.get("models_dir") if isinstance(config, dict) else None
     if not isinstance(models_dir, str):
-        raise check.unexpected(call, "no config.models_dir in the runtime config")
+        raise unexpected(call, "no config.models_dir in the runtime config")
     return models_dir
 
 

@@ -9,8 +9,8 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from .._redact import without_secrets
-from ..errors import ResponseShapeWarning, UnexpectedResponseError
-from .calls import Call, JsonBytes
+from ..errors import ResponseShapeWarning
+from .calls import Call, JsonBytes, unexpected
 
 __all__ = ["parse", "parse_records"]
 
@@ -35,18 +35,9 @@ def parse(shape: Any, payload: Any, call: Call) -> Any:
         return adapter.validate_python(payload)
     except ValidationError as err:
         if isinstance(payload, JsonBytes) and _is_broken_json(err):
-            raise UnexpectedResponseError(
-                f"broken JSON: {err.errors()[0]['msg']}",
-                method=call.method,
-                route=call.path,
-                status_code=200,
-            ) from err
-        raise UnexpectedResponseError(
-            f"the answer does not fit {getattr(shape, '__name__', shape)}: {_first_problem(err)}",
-            method=call.method,
-            route=call.path,
-            status_code=200,
-        ) from err
+            raise unexpected(call, f"broken JSON: {err.errors()[0]['msg']}") from err
+        name = getattr(shape, "__name__", shape)
+        raise unexpected(call, f"the answer does not fit {name}: {_first_problem(err)}") from err
 
 
 def parse_records(model: type[M], payload: Any, call: Call) -> list[M]:
@@ -64,11 +55,9 @@ def parse_records(model: type[M], payload: Any, call: Call) -> list[M]:
             records.append(model.model_validate(item))
         except ValidationError as err:
             if not isinstance(item, dict):
-                raise UnexpectedResponseError(
-                    f"a list item is not a {model.__name__} record: {_first_problem(err)}",
-                    method=call.method,
-                    route=call.path,
-                    status_code=200,
+                problem = _first_problem(err)
+                raise unexpected(
+                    call, f"a list item is not a {model.__name__} record: {problem}"
                 ) from err
             name = next((item[k] for k in ("key", "id", "path", "name") if k in item), "?")
             warnings.warn(
