@@ -507,6 +507,13 @@ class Flows:
         )
         rec.capture("model_get_404", "GET", f"{V2}/i/{UNKNOWN_KEY}")
         rec.capture(
+            "models_list_422_bad_filters",
+            "GET",
+            f"{V2}/",
+            params={"model_type": "loar", "base_models": "sdxx"},
+            note="a filter value the server does not know: the 422 lists the valid ones",
+        )
+        rec.capture(
             "model_get_by_attrs_404",
             "GET",
             f"{V2}/get_by_attrs",

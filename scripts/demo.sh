@@ -3,10 +3,12 @@
 # tiny models, and drive invokeai-models through apply (progress bars), list, plan,
 # export --lock and delete, then stop the server.
 #   --serve     instead keep the server up on 127.0.0.1:9090 for the README's Python
-#               examples, until Ctrl-C
+#               examples, until Ctrl-C; it prints what to paste in another shell to use
+#               invokeai-models on examples/models.yaml (export INVOKEAI_URL, DEMO_FILES)
 #   --port N    listen on N (default: a free port; 9090 with --serve)
-# The first run installs InvokeAI (several minutes, ~7 GB, progress shown); later runs
-# take about 20 s.
+# The first run installs InvokeAI into $INVOKEAI_TESTBED_CACHE (default
+# ~/.cache/invokeai-py-client; several minutes, ~7 GB, progress shown); later runs take
+# about 20 s.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 port=""
@@ -20,10 +22,9 @@ while [ $# -gt 0 ]; do
         *) echo "demo: unknown option $1 (use --serve, --port N)" >&2; exit 2 ;;
     esac
 done
-version="${INVOKEAI_TESTBED_VERSION:-6.14.2}"
-echo "demo: the first run installs InvokeAI $version into ~/.cache/invokeai-py-client" \
-     "(several minutes, ~7 GB; progress below); later runs start in ~12 s" >&2
 bash scripts/bootstrap.sh
+# Installed or not, and where: the test bed knows (INVOKEAI_TESTBED_VERSION, _CACHE).
+echo "demo: $(.venv/bin/python -m testbed status)" >&2
 .venv/bin/python -m testbed provision >/dev/null
 
 if [ "$serve" = 1 ]; then

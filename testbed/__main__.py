@@ -1,8 +1,10 @@
-"""``python -m testbed up|provision``: run or install a test-bed InvokeAI by hand."""
+"""``python -m testbed up|provision|status``: run, install or look for a test-bed InvokeAI."""
 
 from __future__ import annotations
 
 import argparse
+import os
+import shlex
 import signal
 import sys
 import time
@@ -11,7 +13,7 @@ from pathlib import Path
 from types import FrameType
 
 from testbed import tiny_models
-from testbed.provision import ProvisionError, configured_version, ensure_invokeai
+from testbed.provision import ProvisionError, configured_version, ensure_invokeai, status_line
 from testbed.server import InvokeAIServer, ServerStartError
 from testbed.slow_server import SlowFileServer
 
@@ -45,6 +47,23 @@ def _serve_demo_download(folder: Path, stack: ExitStack) -> str:
     return files.base_url
 
 
+def demo_instructions(url: str, files_url: str, repo: Path, bin_dir: Path) -> str:
+    """What to paste in another shell to run the CLI on examples/models.yaml against ``url``
+    (the manifest downloads from ``${DEMO_FILES}``, the demo's file server)."""
+    tools = os.path.relpath(bin_dir, repo) if bin_dir.is_relative_to(repo) else str(bin_dir)
+    cli = shlex.quote(os.path.join(tools, "invokeai-models"))
+    return "\n".join(
+        [
+            "To use it, paste into another shell:",
+            f"    cd {shlex.quote(str(repo))}",
+            f"    export INVOKEAI_URL={url} DEMO_FILES={files_url}",
+            f"    {cli} plan examples/models.yaml",
+            f"    {cli} apply examples/models.yaml",
+            f"    {cli} list",
+        ]
+    )
+
+
 def _up(version: str, multiuser: bool, port: int | None, demo_models: Path | None) -> int:
     server = InvokeAIServer(version, multiuser=multiuser, port=port)
     signal.signal(signal.SIGTERM, _sigterm_to_interrupt)
@@ -61,6 +80,8 @@ def _up(version: str, multiuser: bool, port: int | None, demo_models: Path | Non
                 print(f"tiny model for the examples: {path}", flush=True)
             url = _serve_demo_download(demo_models.resolve(), stack)
             print(f"files for URL installs (~1 MB/s): {url}", flush=True)
+            repo, bin_dir = Path(__file__).resolve().parents[1], Path(sys.executable).parent
+            print(demo_instructions(server.url, url, repo, bin_dir), flush=True)
         print("Ctrl-C or SIGTERM stops it.", file=sys.stderr, flush=True)
         assert server.process is not None
         while server.process.poll() is None:
@@ -89,8 +110,13 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--demo-models", type=Path, help="write tiny example models here")
     prov = sub.add_parser("provision", help="install InvokeAI and print invokeai-web's path")
     prov.add_argument("--version", help="InvokeAI version (default: $INVOKEAI_TESTBED_VERSION)")
+    stat = sub.add_parser("status", help="say whether InvokeAI is installed, and where")
+    stat.add_argument("--version", help="InvokeAI version (default: $INVOKEAI_TESTBED_VERSION)")
     args = parser.parse_args(argv)
     version = configured_version(args.version)
+    if args.command == "status":
+        print(status_line(version), flush=True)
+        return 0
     try:
         if args.command == "provision":
             print(ensure_invokeai(version), flush=True)

@@ -4,19 +4,24 @@ Layout: ``<cache>/invokeai-<version>/`` is a venv made with ``python3.11 -m venv
 and ``pip install invokeai==<version>``. A venv counts as complete when it holds the
 marker file ``.testbed-complete`` (or, for a venv built by hand, when
 ``invokeai-web --version`` prints the version; the marker is then written).
+
+While pip works, one line at a time says which step runs and how far it got
+(``PipProgress`` reads pip's output); pip's own output goes only to the log.
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
+import re
 import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Protocol
 
 DEFAULT_VERSION = "6.14.2"
 DEFAULT_CACHE = Path("~/.cache/invokeai-py-client")
@@ -24,6 +29,7 @@ MARKER = ".testbed-complete"
 BUILDING = ".testbed-building"  # present while our build runs: such a venv is never adopted
 PYTHON_CANDIDATES = ("python3.11", "python3.12")
 VERSION_CHECK_TIMEOUT = 120.0
+HEARTBEAT_SECONDS = 60.0  # an unchanged progress line is repeated this often (with the time)
 
 
 class ProvisionError(RuntimeError):
@@ -44,6 +50,24 @@ def cache_dir() -> Path:
 def venv_dir(version: str | None = None) -> Path:
     """Where the venv for ``version`` lives."""
     return cache_dir() / f"invokeai-{configured_version(version)}"
+
+
+def is_provisioned(version: str | None = None) -> bool:
+    """True when the venv for ``version`` was built to the end (no build running in it)."""
+    venv = venv_dir(version)
+    return (venv / MARKER).is_file() and not (venv / BUILDING).exists()
+
+
+def status_line(version: str | None = None) -> str:
+    """One sentence: is InvokeAI ``version`` installed, and where (the real cache path)."""
+    version = configured_version(version)
+    venv = venv_dir(version)
+    if is_provisioned(version):
+        return f"InvokeAI {version} is installed in {venv}"
+    return (
+        f"InvokeAI {version} is not installed yet: installing it into {venv} "
+        "(once: several minutes, ~7 GB; INVOKEAI_TESTBED_CACHE picks another place)"
+    )
 
 
 def _log(msg: str) -> None:
@@ -123,31 +147,206 @@ def _tail(path: Path, lines: int = 40) -> str:
         return "(no log)"
 
 
-def _run_logged(cmd: list[str], log_path: Path, *, every: float = 10.0) -> None:
-    """Run ``cmd`` appending its output to ``log_path``, saying every ``every`` seconds
-    what it is doing (the log's last line); raise with the log tail on failure."""
+class Progress(Protocol):
+    """Reads a command's output line by line and says in a few words how far it got."""
+
+    step: str  # a change of step is reported at once
+
+    def feed(self, line: str) -> None: ...
+
+    def describe(self) -> str: ...
+
+
+class LastLine:
+    """The progress of a command we know nothing about: its last line of output."""
+
+    step = "running"
+
+    def __init__(self) -> None:
+        self._last = ""
+
+    def feed(self, line: str) -> None:
+        if line.strip():
+            self._last = line.strip()[:150]
+
+    def describe(self) -> str:
+        return self._last
+
+
+_PIP_COLLECTING = re.compile(r"^(Collecting|Processing)\s+(\S+)")
+_PIP_SIZE = re.compile(r"^\s*Downloading\s+\S+\s+\((\d+(?:\.\d+)?)\s*(bytes|kB|MB|GB)\)")
+_PIP_BACKTRACKING = re.compile(r"^INFO: pip is (?:still )?looking at multiple versions of (\S+)")
+_PIP_INSTALLING = re.compile(r"^Installing collected packages:(.*)")
+_PIP_DONE = re.compile(r"^Successfully installed(.*)")
+_UNITS = {"bytes": 1, "kB": 1e3, "MB": 1e6, "GB": 1e9}
+
+
+def format_bytes(count: float) -> str:
+    """``1234567`` -> ``"1.2 MB"``."""
+    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if count >= size:
+            return f"{count / size:.1f} {unit}"
+    return f"{count:.0f} B"
+
+
+def _package_name(what: str, line_kind: str) -> str:
+    """``diffusers[torch]==0.33.0`` or ``/x/gguf-0.19.0-py3-none-any.whl`` -> its name."""
+    if line_kind == "Processing":
+        what = Path(what).name.split("-", 1)[0]
+    name = re.split(r"[\[<>=!~;@ ]", what, maxsplit=1)[0]
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+class PipProgress:
+    """How far ``pip install`` got, from its output lines (no I/O of its own).
+
+    Steps: ``starting``, ``resolving`` (``Collecting``/``Processing``/``Downloading``
+    lines: packages found, bytes downloaded), ``installing`` (N of M when
+    ``count_installed`` counts the installed distributions), ``done``. Warnings and
+    everything else pip says are ignored: they stay in the log.
+    """
+
+    def __init__(self, count_installed: Callable[[], int] | None = None) -> None:
+        self.step = "starting"
+        self.packages: set[str] = set()
+        self.downloaded_bytes = 0.0
+        self.to_install = 0
+        self.backtracking: str | None = None
+        self._count_installed = count_installed
+        self._installed_before = 0
+
+    def feed(self, line: str) -> None:
+        """Take one line of pip's output."""
+        if m := _PIP_COLLECTING.match(line):
+            name = _package_name(m.group(2), m.group(1))
+            if name not in self.packages:
+                self.packages.add(name)
+                self.backtracking = None
+            self.step = "resolving"
+        elif m := _PIP_SIZE.match(line):
+            self.downloaded_bytes += float(m.group(1)) * _UNITS[m.group(2)]
+            self.step = "resolving"
+        elif m := _PIP_BACKTRACKING.match(line):
+            self.backtracking = m.group(1)
+        elif m := _PIP_INSTALLING.match(line):
+            self.to_install = len([p for p in m.group(1).split(",") if p.strip()])
+            self.step = "installing"
+            self._installed_before = self._count_installed() if self._count_installed else 0
+        elif m := _PIP_DONE.match(line):
+            self.to_install = len(m.group(1).split()) or self.to_install
+            self.step = "done"
+
+    @property
+    def installed(self) -> int | None:
+        """Packages installed so far in the ``installing`` step, when that can be counted."""
+        if self._count_installed is None or self.step != "installing":
+            return None
+        done = self._count_installed() - self._installed_before
+        return max(0, min(self.to_install, done))
+
+    def describe(self) -> str:
+        """A few words on the step and how much of it is done."""
+        downloaded = format_bytes(self.downloaded_bytes)
+        if self.step == "starting":
+            return "pip is starting"
+        if self.step == "resolving":
+            text = f"finding packages: {len(self.packages)} found, {downloaded} downloaded"
+            if self.backtracking:
+                text += f" (pip is comparing versions of {self.backtracking})"
+            return text
+        if self.step == "installing":
+            installed = self.installed
+            done = "" if installed is None else f"{installed} of "
+            return f"installing packages: {done}{self.to_install} ({downloaded} downloaded)"
+        return f"{self.to_install} packages installed ({downloaded} downloaded)"
+
+
+def format_duration(seconds: float) -> str:
+    """``75`` -> ``"1 min 15 s"``."""
+    whole = int(seconds)
+    return f"{whole} s" if whole < 60 else f"{whole // 60} min {whole % 60:02d} s"
+
+
+def report_due(
+    *, changed: bool, new_step: bool, since_said: float, every: float, heartbeat: float
+) -> bool:
+    """Whether to print the progress line now: a new step at once, a change at most every
+    ``every`` seconds, the same line again only after ``heartbeat`` seconds."""
+    return new_step or (changed and since_said >= every) or since_said >= heartbeat
+
+
+def _run_logged(
+    cmd: list[str],
+    log_path: Path,
+    *,
+    every: float = 10.0,
+    progress: Progress | None = None,
+    heartbeat: float = HEARTBEAT_SECONDS,
+) -> None:
+    """Run ``cmd`` appending its output to ``log_path``; print ``progress``'s line when
+    it changes (at most every ``every`` seconds); raise with the log tail on failure."""
+    progress = progress if progress is not None else LastLine()
     started = time.monotonic()
-    with open(log_path, "a") as log:
+    said, said_step, said_at = "", progress.step, started
+    with open(log_path, "a") as log, open(log_path, "rb") as output:
         log.write(f"\n$ {' '.join(cmd)}\n")
         log.flush()
+        output.seek(0, os.SEEK_END)  # read back only what the command writes
+        pending = b""
         with subprocess.Popen(
             cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
         ) as proc:
             try:
                 while True:
                     try:
-                        returncode = proc.wait(timeout=every)
-                        break
+                        returncode: int | None = proc.wait(timeout=min(every, 0.5))
                     except subprocess.TimeoutExpired:
-                        _log(f"... {time.monotonic() - started:.0f} s: {_tail(log_path, 1)[:150]}")
+                        returncode = None
+                    *lines, pending = (pending + output.read()).split(b"\n")
+                    for line in lines:
+                        progress.feed(line.decode(errors="replace"))
+                    if returncode is not None:
+                        break
+                    text, now = progress.describe(), time.monotonic()
+                    if text and report_due(
+                        changed=text != said,
+                        new_step=progress.step != said_step,
+                        since_said=now - said_at,
+                        every=every,
+                        heartbeat=heartbeat,
+                    ):
+                        _log(f"... {format_duration(now - started)}: {text}")
+                        said, said_step, said_at = text, progress.step, now
             except BaseException:  # Ctrl-C, SIGTERM: leave no pip behind
                 proc.kill()
                 raise
+            if pending:
+                progress.feed(pending.decode(errors="replace"))
     if returncode != 0:
         raise ProvisionError(
             f"command failed (exit {returncode}): {' '.join(cmd)}\n"
-            f"--- last lines of {log_path} ---\n{_tail(log_path)}"
+            f"--- last lines of {log_path} ---\n{_tail(log_path)}\n"
+            f"--- the whole output is in {log_path}"
         )
+    text = progress.describe()
+    if text and text != said:
+        _log(f"... {format_duration(time.monotonic() - started)}: {text}")
+
+
+def venv_command(python: str, venv: Path) -> list[str]:
+    """Step 1: the command that creates the venv (tests swap it for a fake)."""
+    return [python, "-m", "venv", str(venv)]
+
+
+def pip_command(venv: Path, version: str) -> list[str]:
+    """Step 2: the command that installs InvokeAI (tests swap it for a fake)."""
+    # pip, not uv: pip finds torch in the machine's local wheel store.
+    return [str(venv / "bin" / "python"), "-m", "pip", "install", f"invokeai=={version}"]
+
+
+def _installed_count(venv: Path) -> Callable[[], int]:
+    """Counts the distributions installed in ``venv`` (pip writes one .dist-info each)."""
+    return lambda: sum(1 for _ in venv.glob("lib/python*/site-packages/*.dist-info"))
 
 
 def _build(venv: Path, version: str) -> None:
@@ -156,16 +355,17 @@ def _build(venv: Path, version: str) -> None:
     log_path = venv.parent / f"invokeai-{version}.pip.log"
     log_path.write_text(f"provisioning InvokeAI {version} with {python}\n")
     _log(
-        f"provisioning InvokeAI {version} into {venv} (several minutes, ~7 GB); pip log: {log_path}"
+        f"installing InvokeAI {version} into {venv} (several minutes, ~7 GB); "
+        f"pip's output goes to {log_path}"
     )
     started = time.monotonic()
-    _run_logged([python, "-m", "venv", str(venv)], log_path)
+    _log(f"step 1 of 3: creating a virtual environment with {python}")
+    _run_logged(venv_command(python, venv), log_path)
     (venv / BUILDING).write_text(f"{os.getpid()}\n")
-    # pip, not uv: pip finds torch in the machine's local wheel store.
-    _run_logged(
-        [str(venv / "bin" / "python"), "-m", "pip", "install", f"invokeai=={version}"], log_path
-    )
+    _log(f"step 2 of 3: pip install invokeai=={version} (find and download, then install)")
+    _run_logged(pip_command(venv, version), log_path, progress=PipProgress(_installed_count(venv)))
     exe = venv / "bin" / "invokeai-web"
+    _log(f"step 3 of 3: checking that {exe.name} --version says {version}")
     if not _check_version(exe, version):
         raise ProvisionError(
             f"{exe} --version does not print {version} after install\n"
@@ -173,7 +373,7 @@ def _build(venv: Path, version: str) -> None:
         )
     (venv / MARKER).write_text(version + "\n")
     (venv / BUILDING).unlink()
-    _log(f"InvokeAI {version} provisioned in {time.monotonic() - started:.0f} s")
+    _log(f"InvokeAI {version} installed in {format_duration(time.monotonic() - started)}")
 
 
 def ensure_invokeai(version: str | None = None) -> Path:

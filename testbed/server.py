@@ -1,4 +1,9 @@
-"""Run a real ``invokeai-web`` on loopback with a fresh, throw-away root."""
+"""Run a real ``invokeai-web`` on loopback with a fresh, throw-away root.
+
+Everything a server writes lives in its own state directory (``base_dir``): the root,
+the log, and its temporary files (``TMPDIR`` points into it: torch and InvokeAI make
+``tmpXXXX`` folders there), so ``stop()`` removes them all with it.
+"""
 
 from __future__ import annotations
 
@@ -87,9 +92,12 @@ def remove_stale_roots() -> None:
             shutil.rmtree(base, ignore_errors=True)
 
 
-def _child_env() -> dict[str, str]:
-    """The environment minus ``INVOKEAI_*`` (they would override invokeai.yaml)."""
-    return {k: v for k, v in os.environ.items() if not k.upper().startswith("INVOKEAI_")}
+def _child_env(temp_dir: Path) -> dict[str, str]:
+    """The environment minus ``INVOKEAI_*`` (they would override invokeai.yaml), with
+    ``TMPDIR`` set to ``temp_dir``."""
+    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("INVOKEAI_")}
+    env["TMPDIR"] = str(temp_dir)
+    return env
 
 
 class InvokeAIServer:
@@ -115,6 +123,7 @@ class InvokeAIServer:
         self.url = ""
         self.base_dir: Path | None = None
         self.root = Path()
+        self.temp_dir = Path()  # the server's TMPDIR, inside base_dir
         self.log_path = Path()
         self.ready_seconds: float | None = None
         self.provision_seconds: float | None = None
@@ -180,6 +189,8 @@ class InvokeAIServer:
         (self.base_dir / _OWNER_FILE).write_text(f"{os.getpid()}\n")
         self.root = self.base_dir / "root"
         self.root.mkdir()
+        self.temp_dir = self.base_dir / "tmp"
+        self.temp_dir.mkdir()
         self.log_path = self.base_dir / "invokeai-web.log"
         self.port = self.requested_port or free_port(self.host)
         self.url = f"http://{self.host}:{self.port}"
@@ -190,7 +201,7 @@ class InvokeAIServer:
             self.process = subprocess.Popen(
                 [str(exe), "--root", str(self.root)],
                 cwd=self.base_dir,
-                env=_child_env(),
+                env=_child_env(self.temp_dir),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -232,7 +243,8 @@ class InvokeAIServer:
             time.sleep(0.25)
 
     def stop(self) -> None:
-        """SIGTERM the process group, SIGKILL after a grace period, remove the root."""
+        """SIGTERM the process group, SIGKILL after a grace period, remove the root,
+        the log and the server's temporary files (its ``base_dir``)."""
         if self._stopped:
             return
         self._stopped = True

@@ -103,3 +103,13 @@ def tiny_models_dir(tmp_path: Path) -> Path:
     path = tmp_path / "models"
     path.mkdir()
     return path.resolve()
+
+
+@pytest.fixture(autouse=True)
+def _own_token_store(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No test reads or writes the developer's stored ``login`` tokens."""
+    from invokeai_py_client._core.defaults import CONFIG_DIR_ENV
+
+    monkeypatch.setenv(CONFIG_DIR_ENV, str(tmp_path_factory.mktemp("config")))

@@ -144,8 +144,10 @@ def cli(invokeai_url: str) -> Cli:
 
 
 def json_lines(text: str) -> list[dict[str, Any]]:
-    """The JSON objects of a --json output, one per line."""
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
+    """The objects of a --json output: stdout holds one JSON document, an array here."""
+    value = json.loads(text)
+    assert isinstance(value, list), text
+    return value
 
 
 # -- a local HTTP server for URL installs ------------------------------------------------

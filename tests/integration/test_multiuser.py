@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import stat
 import time
 import uuid
 from collections.abc import Iterator
@@ -11,8 +13,10 @@ from typing import Any
 
 import httpx
 import pytest
+from typer.testing import CliRunner
 
 from invokeai_py_client import InvokeAIClient
+from invokeai_py_client._core.defaults import CONFIG_DIR_ENV
 from invokeai_py_client.errors import (
     APIError,
     AuthenticationError,
@@ -198,3 +202,65 @@ def test_admin_wait_follows_events_with_the_token(admin: InvokeAIClient, tmp_pat
 def test_non_admin_login_turns_model_events_off(user: InvokeAIClient) -> None:
     """A non-admin gets no model events: after login() its waits poll (fast) instead."""
     assert user.events.model_events is False
+
+
+# -- the CLI: login, the stored token, logout --------------------------------------------------
+
+
+@pytest.fixture
+def cli_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private token store for ``invokeai-models``, and no token from the environment."""
+    directory = tmp_path / "invokeai-models"
+    monkeypatch.setenv(CONFIG_DIR_ENV, str(directory))
+    monkeypatch.delenv("INVOKEAI_TOKEN", raising=False)
+    return directory
+
+
+def run_cli(url: str, *args: str, stdin: str | None = None) -> Any:
+    from invokeai_py_client.cli.app import app
+
+    return CliRunner().invoke(app, ["--url", url, "--no-events", *args], input=stdin)
+
+
+def test_cli_login_then_list_with_the_stored_token(multiuser: MultiUser, cli_store: Path) -> None:
+    login = run_cli(
+        multiuser.url, "login", "--email", ADMIN_EMAIL, "--password-stdin", stdin=ADMIN_PASSWORD
+    )
+    assert login.exit_code == 0, login.output
+    assert f"as {ADMIN_EMAIL} (admin)" in login.stdout
+    servers = json.loads((cli_store / "tokens.json").read_text())["servers"]
+    token = servers[multiuser.url.rstrip("/")]["token"]
+    assert token and token not in login.output and ADMIN_PASSWORD not in login.output
+    assert stat.S_IMODE((cli_store / "tokens.json").stat().st_mode) == 0o600
+    listed = run_cli(multiuser.url, "--json", "list")
+    assert listed.exit_code == 0, listed.output
+    assert isinstance(json.loads(listed.stdout), list)
+    jobs = run_cli(multiuser.url, "--json", "jobs")  # an admin route: the admin's token
+    assert jobs.exit_code == 0, jobs.output
+
+    out = run_cli(multiuser.url, "logout")
+    assert out.exit_code == 0 and "Logged out" in out.stdout
+    anonymous = run_cli(multiuser.url, "list")
+    assert anonymous.exit_code == 1
+    assert f"invokeai-models --url {multiuser.url.rstrip('/')} login" in anonymous.stderr
+    assert "refused" not in anonymous.stderr
+
+
+def test_cli_wrong_password_exits_1(multiuser: MultiUser, cli_store: Path) -> None:
+    wrong = "Wr0ng-" + USER_PASSWORD
+    result = run_cli(multiuser.url, "login", "-e", USER_EMAIL, "--password-stdin", stdin=wrong)
+    assert result.exit_code == 1
+    assert "check the email and password" in result.stderr and wrong not in result.output
+    assert not (cli_store / "tokens.json").exists()
+
+
+def test_cli_refused_stored_token_says_log_in_again(multiuser: MultiUser, cli_store: Path) -> None:
+    from invokeai_py_client.cli import token_store
+
+    bogus = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJub2JvZHkifQ.bogus-signature"
+    token_store.save_token(multiuser.url, bogus, email=USER_EMAIL, is_admin=False)
+    result = run_cli(multiuser.url, "list")
+    assert result.exit_code == 1
+    assert "stored token was refused" in result.stderr
+    assert f"invokeai-models --url {multiuser.url.rstrip('/')} login` again" in result.stderr
+    assert bogus not in result.output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from testbed.provision import configured_version
 from testbed.server import InvokeAIServer
 from testbed.tiny_models import write_embedding_sd1
 
@@ -52,3 +54,23 @@ def test_install_tiny_embedding(http: httpx.Client, tiny_models_dir: Path) -> No
         "embedding_file",
     )
     assert record["name"] == path.stem
+
+
+@pytest.mark.slow
+def test_a_stopped_server_leaves_no_temporary_files() -> None:
+    """The server's TMPDIR is its own (torch and InvokeAI make tmpXXXX folders there), and
+    stop() removes it: nothing is left in the system's temp directory."""
+    if os.environ.get("INVOKE_AI_ENDPOINT"):
+        pytest.skip("the test bed starts no server (INVOKE_AI_ENDPOINT is set)")
+    server = InvokeAIServer(configured_version())
+    try:
+        server.start()
+        assert server.process is not None and server.base_dir is not None
+        environ = Path(f"/proc/{server.process.pid}/environ").read_bytes().split(b"\0")
+        assert f"TMPDIR={server.temp_dir}".encode() in environ
+        assert server.base_dir in server.temp_dir.parents
+        assert list(server.temp_dir.iterdir()), "the server made no temporary files there"
+    finally:
+        server.stop()
+    assert not server.temp_dir.exists()
+    assert not server.base_dir.exists()

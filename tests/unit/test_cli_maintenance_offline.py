@@ -243,7 +243,7 @@ def test_scan_install_installs_in_place(v: respx.MockRouter) -> None:
     )
     result = run("--json", "scan", "/x", "--install")
     assert result.exit_code == 0, result.output
-    job = json.loads(one_line(result.stdout))
+    (job,) = json.loads(result.stdout)
     assert job["ok"] is True and job["source"] == source
     assert started.call_count == 1  # inplace=true: the route matches the exact query
 

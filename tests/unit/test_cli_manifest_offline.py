@@ -53,7 +53,7 @@ def test_plan_exit_code_3_only_on_drift(served: respx.MockRouter, exported: Path
     exported.write_text(text)
     drift = run("--url", BASE_URL, "--json", "plan", str(exported), "--exit-code")
     assert drift.exit_code == 3
-    (doc,) = [json.loads(line) for line in drift.stdout.splitlines()]
+    (doc,) = json.loads(drift.stdout)
     assert doc["server"] == BASE_URL and doc["drift"] is True
     (update,) = [c for c in doc["changes"] if c["action"] == "update"]
     assert update["changes"] == {"name": "Renamed VAE"} and update["matched_by"] == "source"
@@ -67,7 +67,7 @@ def test_plan_exit_code_3_only_on_drift(served: respx.MockRouter, exported: Path
 def test_noop_apply_sends_one_list_and_no_write(served: respx.MockRouter, exported: Path) -> None:
     result = run("--url", BASE_URL, "--json", "apply", str(exported))
     assert result.exit_code == 0, result.output
-    (doc,) = [json.loads(line) for line in result.stdout.splitlines()]
+    (doc,) = json.loads(result.stdout)
     assert doc["counts"] == {"done": 0, "skipped": len(MODELS), "failed": 0}
     paths = [(c.request.method, c.request.url.path) for c in served.calls]
     assert paths.count(("GET", f"{V2}/")) == 1
@@ -118,7 +118,7 @@ def test_a_failed_server_among_several(served: respx.MockRouter, exported: Path)
         "--url", BASE_URL, "--url", "http://down.test:9090", "--json", "plan", str(exported)
     )
     assert result.exit_code == 1
-    up, down = (json.loads(line) for line in result.stdout.splitlines())
+    up, down = json.loads(result.stdout)
     assert up["server"] == BASE_URL and up["drift"] is False
     assert down["server"] == "http://down.test:9090" and "refused" in down["error"]
     assert "is an InvokeAI server running at http://down.test:9090" in down["hint"]

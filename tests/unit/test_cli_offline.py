@@ -174,7 +174,7 @@ def test_install_waits_and_reports_json(v: respx.MockRouter) -> None:
     source = fixture["request"]["query"]["source"]
     result = run("--json", "install", source, "--inplace")
     assert result.exit_code == 0, result.output
-    job = json.loads(one_line(result.stdout))
+    (job,) = json.loads(result.stdout)
     final = body("install_job_completed_inplace")
     assert job["ok"] is True and job["status"] == "completed"
     assert job["model_key"] == final["config_out"]["key"]
@@ -206,7 +206,7 @@ def test_install_refused_source_one_line(v: respx.MockRouter) -> None:
     assert "409" in line and fixture["body"]["detail"] in line
     as_json = run("--json", "install", source)
     assert as_json.exit_code == 1
-    job = json.loads(one_line(as_json.stdout))
+    (job,) = json.loads(as_json.stdout)
     assert job["status"] == "not_started" and job["ok"] is False and "409" in job["error"]
 
 

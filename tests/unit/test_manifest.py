@@ -17,11 +17,12 @@ from invokeai_py_client._core.manifest_apply import (
     ApplyReport,
     Delete,
     Install,
+    StartInstalls,
     Update,
     WaitAny,
     apply_steps,
 )
-from invokeai_py_client._core.manifest_plan import check_sources, plan_changes
+from invokeai_py_client._core.manifest_plan import check_sources, checked_manifest, plan_changes
 from invokeai_py_client.dnn_model import (
     DnnModel,
     ManifestPlan,
@@ -30,6 +31,8 @@ from invokeai_py_client.dnn_model import (
     PlanAction,
 )
 from invokeai_py_client.dnn_model.manifest import source_key
+from invokeai_py_client.dnn_model.manifest_sources import match_key
+from invokeai_py_client.dnn_model.manifest_text import parse
 from invokeai_py_client.errors import (
     APIConnectionError,
     ConflictError,
@@ -113,6 +116,139 @@ def test_unreadable_and_broken_files(tmp_path: Path) -> None:
     (tmp_path / "bad.json").write_text("{")
     with pytest.raises(ManifestError, match="not valid JSON"):
         ModelManifest.load(tmp_path / "bad.json")
+
+
+def load_error(path: Path, text: str) -> str:
+    path.write_text(text)
+    with pytest.raises(ManifestError) as err:
+        checked_manifest(path, False)  # loads, then checks the sources' ${VAR}s
+    return str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("version: 1\nmodels: [\n", ":3: not valid YAML: did not find expected node content"),
+        ("models:\n  - source: o/r\n\tname: x\n", ":3: not valid YAML: found a tab"),
+        ("models:\n- source: o/r\x07\n", ":2: not valid YAML: character #x0007"),
+        (
+            "version: 1\nmodels:\n  - source: o/r\n  - source: /m/a.safetensors\n"
+            "    trigger_phrase: [x]\n",
+            ":5: models[1].trigger_phrase: unknown field (did you mean 'trigger_phrases'?)",
+        ),
+        (
+            "models:\n  - source: o/r\n  - source: /m/a.safetensors\n"
+            "    trigger_phrases: x\n    inplace: maybe\n",
+            ":4: models[1].trigger_phrases: Input should be a valid list",
+        ),
+        ("models:\n  - source: o/r\n  - name: x\n", ":3: models[1].source: Field required"),
+        ("models:\n  - source: o/r\n  - source: .\n", ":3: models[1]: source must be"),
+        ("version: 2\nmodels: []\n", ":1: version: Input should be 1"),
+        ("servers: [{url: h, token: abc}]\nmodels: []\n", ":1: servers[0].token: "),
+        (
+            "models:\n  - source: o/r\n  - source: /m/a.safetensors\n  - {source: 'o/r'}\n",
+            ":4: models[2] and models[0] have the same source 'o/r' (line 2)",
+        ),
+        (
+            "models:\n  - source: o/r\n  - source: ${NO_SUCH_DIR_VAR}/x.safetensors\n",
+            ":3: models[1].source: environment variable(s) not set: NO_SUCH_DIR_VAR",
+        ),
+    ],
+)
+def test_load_errors_name_the_file_and_the_line(tmp_path: Path, text: str, says: str) -> None:
+    message = load_error(tmp_path / "models.yaml", text)
+    assert f"{tmp_path / 'models.yaml'}{says}" in message
+    assert "<unicode string>" not in message
+
+
+def test_json_errors_name_the_line_and_every_problem_its_own(tmp_path: Path) -> None:
+    text = '{"models": [\n {"source": "o/r"},\n {"source": "o/r", "nme": "x"}\n]}\n'
+    message = load_error(tmp_path / "m.json", text)
+    assert f"{tmp_path / 'm.json'}:3: models[1].nme: unknown field (did you mean 'name'?)" in (
+        message
+    )
+    message = load_error(tmp_path / "m.json", '{"models": [\n {"source": "o/r"},\n')
+    assert ":3: not valid JSON: Expecting value" in message
+    many = {"models": [{"source": "o/r", f"x{i}": 1} for i in range(13)]}
+    message = load_error(tmp_path / "m.json", json.dumps(many, indent=1))
+    assert message.count("unknown field") == 10 and message.endswith("and 3 more")
+
+
+def test_an_install_needing_an_unset_token_names_its_line(tmp_path: Path) -> None:
+    file = tmp_path / "m.yaml"
+    file.write_text("models:\n  - source: o/r\n  - source: o/s\n    access_token: ${NO_TK}\n")
+    plan = plan_changes(ModelManifest.load(file), [])
+    with pytest.raises(ManifestError) as err:
+        next(apply_steps(plan, environ={}))
+    assert str(err.value).startswith(f"{file}:3: models[1]: the manifest's installs need: NO_TK")
+    loaded = ModelManifest.loads(file.read_text(), origin="given")
+    assert (loaded.location(1), manifest({"source": "o/r"}).location(0)) == ("given:3", "manifest")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a: 1\nb: [1, 2.5, .inf, 0x1F, 0o17, 1_000, 190:20:30, +1, -2, 1e3]\n"
+        "c: {d: null, e: ~, f: '', g: yes, h: No, i: on}\n",
+        "- x\n- 'y'\n- \"z\\u00e9\"\n- 2001-12-14t21:59:43.10-05:00\n- 2002-12-14\n-\n",
+        "a: |\n  text\n  more\nb: >\n  folded\n  x\nc: 'it''s'\n",
+        "- - - x\n    - y\n  - z\n- {}\n- []\n",
+        "a: &x 1\nb: *x\n",
+        "a: {<<: {b: 1}, c: 2}\n",
+        "a: !!str 1\nb: !!binary aGk=\n",
+        "%YAML 1.1\n---\na: 1\n",
+        "a: 1\na: 2\n",
+        "# only a comment\n",
+        "plain",
+    ],
+)
+def test_the_fast_yaml_reader_reads_as_safe_load(
+    text: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import yaml
+
+    expected = yaml.safe_load(text)
+    assert parse(text, "yaml", "t") == expected
+    plain = "&" not in text and "!" not in text and "<<" not in text and "---" not in text
+    if plain and "#" not in text:  # read from the events alone: yaml.load is not called
+        monkeypatch.setattr(yaml, "load", None)
+        assert parse(text, "yaml", "t") == expected
+
+
+@pytest.mark.parametrize(
+    "text", ["---\na: 1\n---\nb: 2\n", "? [1, 2]\n: x\n", "a: =\n", "a: *\n", "[1, 2"]
+)
+def test_the_fast_yaml_reader_refuses_as_safe_load(text: str) -> None:
+    import yaml
+
+    with pytest.raises(yaml.YAMLError):
+        yaml.safe_load(text)
+    with pytest.raises(ManifestError, match=r"^t:\d+: not valid YAML: "):
+        parse(text, "yaml", "t")
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "/srv/models/x.safetensors",
+        "/srv//models/x.safetensors",
+        "/srv/./models/x",
+        "/srv/models/../x",
+        "/srv/models/",
+        "/",
+        "/srv/.hidden/x",
+        "/srv/a b/x?token=abc",
+        "/srv/u:pw@h/x",
+        ' "/srv/x" ',
+        "C:\\models\\x.safetensors",
+        "https://Example.COM/x?token=1",
+        "o/r:fp16:vae",
+        "",
+        None,
+    ],
+)
+def test_the_quick_matching_key_is_the_source_key(source: str | None) -> None:
+    assert match_key(source) == source_key(source)
 
 
 @pytest.mark.parametrize(
@@ -294,7 +430,9 @@ def job_info(
 
 
 def drive(steps: Generator[Any, Any, ApplyReport], answer: Any) -> tuple[ApplyReport, list[Any]]:
-    """Run ``steps``, replying with ``answer(step)``; return the report and the steps."""
+    """Run ``steps``, replying with ``answer(step)`` (to ``StartInstalls``: with
+    ``answer(install)`` per install, in order); return the report and the steps, each
+    install listed after its ``StartInstalls``."""
     seen: list[Any] = []
     reply: Any = None
     while True:
@@ -303,20 +441,51 @@ def drive(steps: Generator[Any, Any, ApplyReport], answer: Any) -> tuple[ApplyRe
         except StopIteration as stop:
             return stop.value, seen
         seen.append(step)
-        reply = answer(step)
+        if isinstance(step, StartInstalls):
+            seen.extend(step.installs)
+            reply = [answer(install) for install in step.installs]
+        else:
+            reply = answer(step)
+
+
+class FakeServer:
+    """Jobs of ``Install`` steps, and the wait: ``WaitAny`` follows the jobs it is
+    given, and those given before, until a reply that is an error."""
+
+    def __init__(self) -> None:
+        self.started: list[FakeJob] = []
+        self.followed: list[FakeJob] = []
+        self.waits: list[int] = []  # how many new jobs each WaitAny gave
+
+    def start(self, install: Install, *, ok: bool = True, status: str = "") -> FakeJob:
+        job = FakeJob(job_info(len(self.started), install.source, ok=ok, status=status))
+        self.started.append(job)
+        return job
+
+    def follow(self, step: WaitAny) -> None:
+        self.waits.append(len(step.jobs))
+        self.followed.extend(j for j in step.jobs if isinstance(j, FakeJob))
+
+    def end(self, *jobs: FakeJob) -> list[FakeJob]:
+        for job in jobs:
+            self.followed.remove(job)
+            job._info = job_info(job.id, job.info.source or "")
+        return list(jobs)
+
+    def failed(self, error: Exception) -> Exception:
+        self.followed.clear()  # the wait starts afresh
+        return error
 
 
 def entries(n: int) -> list[dict[str, Any]]:
     return [{"source": f"/m/tiny-{i}.safetensors", "name": f"tiny {i}"} for i in range(n)]
 
 
-def test_installs_run_n_at_a_time_and_one_failure_does_not_stop_the_rest() -> None:
+def test_installs_start_ahead_and_one_failure_does_not_stop_the_rest() -> None:
     plan = plan_changes(manifest(*entries(7)), [])
-    running: dict[str, FakeJob] = {}
-    most = 0
+    server = FakeServer()
 
     def answer(step: Any) -> Any:
-        nonlocal most
         if isinstance(step, Install):
             if step.source.endswith("tiny-3.safetensors"):
                 return ConflictError(
@@ -326,19 +495,18 @@ def test_installs_run_n_at_a_time_and_one_failure_does_not_stop_the_rest() -> No
                     detail="Unsupported model source",
                     body=None,
                 )
-            ok = not step.source.endswith("tiny-5.safetensors")
-            running[step.source] = FakeJob(job_info(len(running), step.source, ok=ok))
-            most = max(most, len(running))
-            return running[step.source]
+            return server.start(step, ok=not step.source.endswith("tiny-5.safetensors"))
         if isinstance(step, Update):  # the fake server kept no name: apply sets it after
             return LORA.model_copy(update=step.changes)
-        assert isinstance(step, WaitAny) and len(step.jobs) <= 3
-        first = step.jobs[0]
-        running.pop(next(k for k, v in running.items() if v is first))
-        return [first]
+        assert isinstance(step, WaitAny)
+        server.follow(step)
+        return [server.followed.pop(0)]  # one at a time, in order
 
     report, steps = drive(apply_steps(plan, concurrency=3, environ={}), answer)
-    assert most == 3
+    (start,) = [s for s in steps if isinstance(s, StartInstalls)]
+    assert start.concurrency == 3 and len(start.installs) == 7  # all sent first
+    assert steps.index(start) == 0
+    assert server.waits == [6, 0, 0, 0, 0, 0]  # one wait follows every job started
     assert report.counts() == {"done": 5, "skipped": 0, "failed": 2}
     failed = {r.change.entry.source: r.error for r in report.of("failed") if r.change.entry}
     assert set(failed) == {"/m/tiny-3.safetensors", "/m/tiny-5.safetensors"}
@@ -360,31 +528,26 @@ def test_installs_run_n_at_a_time_and_one_failure_does_not_stop_the_rest() -> No
 
 def test_a_lost_job_fails_alone_and_a_dead_server_fails_the_running() -> None:
     plan = plan_changes(manifest(*entries(4)), [])
-    started: list[FakeJob] = []
-    waits = 0
+    server = FakeServer()
 
     def answer(step: Any) -> Any:
-        nonlocal waits
         if isinstance(step, Install):
-            started.append(FakeJob(job_info(len(started), step.source, status="running")))
-            return started[-1]
+            return server.start(step, status="running")
         if isinstance(step, Update):
             return LORA.model_copy(update=step.changes)
-        waits += 1
-        if waits == 1:  # job 1 is gone from the server
-            return InstallJobLostError("gone", started[1].info)
-        if waits == 2:
-            return APIConnectionError("refused", method="GET", route="/install")
-        for job in step.jobs:
-            job._info = job_info(job.id, job.info.source or "")
-        return list(step.jobs)
+        server.follow(step)
+        if len(server.waits) == 1:  # job 1 is gone from the server
+            return server.failed(InstallJobLostError("gone", server.started[1].info))
+        if len(server.waits) == 2:
+            return server.end(server.started[0], server.started[2])
+        return server.failed(APIConnectionError("refused", method="GET", route="/install"))
 
     report, steps = drive(apply_steps(plan, concurrency=2, environ={}), answer)
     outcomes = [(r.outcome, r.error) for r in report.results]
     assert outcomes[1] == ("failed", "gone")
-    assert outcomes[0][0] == outcomes[2][0] == "failed"  # running when the server went away
-    assert "refused" in str(outcomes[0][1]) and "refused" in str(outcomes[2][1])
-    assert outcomes[3][0] == "done"  # the queue went on
+    assert outcomes[0][0] == outcomes[2][0] == "done"  # the others went on
+    assert outcomes[3][0] == "failed" and "refused" in str(outcomes[3][1])  # its end unknown
+    assert server.waits == [4, 3, 0]  # after an error, the wait is given the rest again
     assert sum(isinstance(s, Install) for s in steps) == 4
 
 
@@ -405,9 +568,8 @@ def test_an_unset_variable_stops_apply_before_any_step() -> None:
     plan = plan_changes(manifest({"source": "o/r", "access_token": "${NO_SUCH_TOKEN}"}), [])
     with pytest.raises(ManifestError, match="NO_SUCH_TOKEN"):
         next(apply_steps(plan, environ={}))
-    steps = apply_steps(plan, environ={"NO_SUCH_TOKEN": "hf_x"})
-    step = next(steps)
-    assert isinstance(step, Install) and step.access_token == "hf_x"
+    step = next(apply_steps(plan, environ={"NO_SUCH_TOKEN": "hf_x"}))
+    assert isinstance(step, StartInstalls) and step.installs[0].access_token == "hf_x"
 
 
 def test_updates_deletes_and_a_timeout() -> None:
@@ -428,15 +590,15 @@ def test_updates_deletes_and_a_timeout() -> None:
     report, steps = drive(apply_steps(plan, concurrency=1, environ={}), answer)
     by_action = {a: [r for r in report.results if r.change.action is a] for a in PlanAction}
     assert [r.outcome for r in by_action[PlanAction.INSTALL]] == ["failed", "failed"]
-    assert "out of time" in str(by_action[PlanAction.INSTALL][1].error)
     updated = by_action[PlanAction.UPDATE][0].model
     assert updated is not None
     assert updated.name == "New"
     assert sum(r.outcome == "done" for r in by_action[PlanAction.DELETE]) == deletes - 1
     (gone,) = [r for r in by_action[PlanAction.DELETE] if r.outcome == "failed"]
     assert gone.change.model == VAE and "already gone" in str(gone.error)
-    assert "timed out" in str(by_action[PlanAction.INSTALL][0].error)
-    assert sum(isinstance(s, Install) for s in steps) == 1  # the second never started
+    assert all("timed out" in str(r.error) for r in by_action[PlanAction.INSTALL])
+    assert all(r.job is not None for r in by_action[PlanAction.INSTALL])  # to cancel
+    assert sum(isinstance(s, Install) for s in steps) == 2
 
 
 # -- the repositories ------------------------------------------------------------------
@@ -501,4 +663,5 @@ def test_a_variable_in_a_source(monkeypatch: pytest.MonkeyPatch) -> None:
     check_sources(wanted)
     assert plan_changes(wanted, [recorded]).changes[0].matched_by == "source"
     step = next(apply_steps(plan_changes(wanted, []), environ={"FILES_AT": "http://h:1"}))
-    assert isinstance(step, Install) and step.source == "http://h:1/x.safetensors"
+    assert isinstance(step, StartInstalls)
+    assert step.installs[0].source == "http://h:1/x.safetensors"

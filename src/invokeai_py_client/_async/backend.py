@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
@@ -24,11 +24,13 @@ __all__ = [
     "current_loop",
     "is_current_loop",
     "is_reconnecting",
+    "map_limited",
     "sleep",
     "within",
 ]
 
 T = TypeVar("T")
+R = TypeVar("R")
 SOCKETIO_CLIENT = "AsyncClient"
 """python-socketio's client class for this style."""
 
@@ -42,6 +44,27 @@ async def sleep(seconds: float) -> None:
 async def within(awaitable: Awaitable[T], seconds: float) -> T:
     """``awaitable``'s result, or ``TimeoutError`` after ``seconds``."""
     return await asyncio.wait_for(awaitable, seconds)
+
+
+async def map_limited(fn: Callable[[T], Awaitable[R]], items: Sequence[T], limit: int) -> list[R]:
+    """``[await fn(item) for item in items]``, ``limit`` at a time (tasks), in order.
+
+    The first exception propagates, and the calls not ended are cancelled.
+    """
+    results: list[Any] = [None] * len(items)
+    todo = iter(enumerate(items))
+
+    async def worker() -> None:
+        for index, item in todo:  # shared: each item goes to one worker
+            results[index] = await fn(item)
+
+    workers = [asyncio.ensure_future(worker()) for _ in range(min(limit, len(items)))]
+    try:
+        await asyncio.gather(*workers)
+    finally:
+        for task in workers:
+            task.cancel()
+    return results
 
 
 def current_loop() -> asyncio.AbstractEventLoop:

@@ -116,6 +116,8 @@ class AsyncModelInstJobHandle(JobHandleBase):
         InvokeAI 6.12+."""
         return self.observe(await self._jobs.restart_file(self.id, file_url))
 
+    restart_install_file = restart_file
+
     async def wait(
         self,
         timeout: float | None = WAIT_TIMEOUT,

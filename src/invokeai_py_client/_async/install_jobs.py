@@ -7,6 +7,7 @@ means, is decided without I/O in ``_core/wait_plan.py``.
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from typing import Any
 
@@ -136,9 +137,11 @@ class AsyncInstallJobs:
                 subscription.close()
 
     async def _poll(self, plan: WaitPlan) -> None:
-        """One poll: each job's state, or the whole list when more than two are pending."""
-        jobs = list(plan.pending.values())
-        if len(jobs) <= 2:
+        """One poll: the jobs an event asked about, one by one; else each job's state,
+        or the whole list (one request) when more than two are pending."""
+        asked = plan.take_asked()
+        jobs = asked or list(plan.pending.values())
+        if asked or len(jobs) <= 2:
             plan.take_infos([await self.get(job.id) for job in jobs], jobs)
         else:
             plan.take_listing(await self.list())
@@ -154,7 +157,9 @@ async def _subscribe(stream: AsyncEventStream, since: Mark | None) -> AsyncSubsc
 class AsyncJobWaiter:
     """One wait that jobs join while it runs (``apply_manifest``'s installs).
 
-    One subscription and one first poll serve every job; progress rates carry on.
+    One subscription and one first poll serve every job; progress rates carry on. A
+    job whose completion event lacks the record ends without it (``records_later``):
+    the caller fetches the records, all at once.
     """
 
     def __init__(
@@ -163,8 +168,16 @@ class AsyncJobWaiter:
         self._jobs = jobs
         self._clock = WaitClock(timeout, POLL_INTERVAL)
         self._on_progress = on_progress
-        self._plan = WaitPlan([], self._clock, on_progress)
+        self._plan = self._new_plan()
         self._ended: AsyncIterator[JobHandleBase] | None = None
+
+    def _new_plan(self) -> WaitPlan:
+        return WaitPlan([], self._clock, self._on_progress, records_later=True)
+
+    def out_of_time(self) -> bool:
+        """Whether the wait's deadline has passed (installs not started yet are not)."""
+        deadline = self._clock.deadline
+        return deadline is not None and time.monotonic() >= deadline
 
     async def next_ended(self, jobs: Iterable[JobHandleBase]) -> list[JobHandleBase]:
         """Follow ``jobs`` too; wait until one of all followed has ended; the ended ones."""
@@ -187,4 +200,4 @@ class AsyncJobWaiter:
         ended, self._ended = self._ended, None
         if ended is not None:
             await ended.aclose()  # type: ignore[attr-defined]
-        self._plan = WaitPlan([], self._clock, self._on_progress)
+        self._plan = self._new_plan()

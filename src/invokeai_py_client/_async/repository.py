@@ -13,6 +13,8 @@ from .._core.job_ops import Config
 from .._core.manifest_apply import (
     ApplyReport,
     Install,
+    Records,
+    StartInstalls,
     Step,
     Update,
     WaitAny,
@@ -33,7 +35,8 @@ from ..dnn_model.dnn_model_models import (
 )
 from ..dnn_model.dnn_model_types import BaseDnnModelType, DnnModel, DnnModelFormat, DnnModelType
 from ..dnn_model.manifest import ModelManifest
-from ..errors import APIRequestError, InvokeAIError
+from ..errors import APIRequestError, InvokeAIError, ManifestError
+from . import backend
 from .install_jobs import AsyncJobWaiter, OnProgress
 from .installs import AsyncInstallMethods
 from .transport import AsyncTransport
@@ -285,9 +288,10 @@ class AsyncDnnModelRepository(AsyncInstallMethods):
         """Make the server match ``manifest``; with nothing to change, send only the
         one list request.
 
-        Installs run ``concurrency`` at a time, then updates, then (``prune``)
-        deletes; one failure does not stop the rest. A pinned hash is checked after
-        install, and settings the server dropped at install are set after it.
+        Every install is started first (the server queues them), then all are
+        followed at once; then updates, then (``prune``) deletes. One failure does
+        not stop the rest. A pinned hash is checked after install, and settings the
+        server dropped at install are set after it.
 
         Parameters
         ----------
@@ -297,7 +301,8 @@ class AsyncDnnModelRepository(AsyncInstallMethods):
         prune : bool
             Also delete the models the manifest does not list.
         concurrency : int
-            Installs at a time.
+            Install requests sent at a time (not jobs running: the server runs its
+            queue of jobs itself).
         timeout : float or None
             Seconds for all installs to end.
         on_progress : callable, optional
@@ -346,12 +351,26 @@ class AsyncDnnModelRepository(AsyncInstallMethods):
         return ModelManifest.from_models(await self.list_models(), lock=lock)
 
     async def _apply_step(self, step: Step, waiter: AsyncJobWaiter) -> Any:
-        if isinstance(step, Install):
-            return await self.install_model(
-                step.source, step.config, step.inplace, step.access_token
-            )
+        if isinstance(step, StartInstalls):
+
+            async def start(install: Install) -> Any:
+                if waiter.out_of_time():
+                    return ManifestError("not started: out of time")
+                try:
+                    return await self.install_model(
+                        install.source, install.config, install.inplace, install.access_token
+                    )
+                except InvokeAIError as exc:
+                    return exc
+
+            return await backend.map_limited(start, step.installs, step.concurrency)
         if isinstance(step, WaitAny):
             return await waiter.next_ended(step.jobs)
+        if isinstance(step, Records):
+            if not step.one_by_one:
+                return {m.key: m for m in await self.list_models()}
+            found = [await self.get_model_by_key(key) for key in step.keys]
+            return {m.key: m for m in found if m is not None}
         if isinstance(step, Update):
             return await self.update_model(step.key, step.changes)
         return await self.delete_model(step.key)

@@ -6,6 +6,8 @@ __all__ = [
     "APPLY_TIMEOUT",
     "CLI_POLL_INTERVAL",
     "CLI_WAIT_TIMEOUT",
+    "CONFIG_DIR_ENV",
+    "CONFIG_DIR_NAME",
     "DEFAULT_MAX_RETRIES",
     "DEFAULT_TIMEOUT",
     "DEFAULT_URL",
@@ -15,6 +17,7 @@ __all__ = [
     "LEGACY_PORT",
     "LEGACY_TIMEOUT",
     "POLL_INTERVAL",
+    "TOKENS_FILE",
     "TOKEN_ENV",
     "URL_ENV",
     "WAIT_TIMEOUT",
@@ -34,13 +37,18 @@ POLL_INTERVAL = 2.0
 APPLY_TIMEOUT = 3600.0
 """Seconds ``apply_manifest`` waits for all its installs."""
 APPLY_CONCURRENCY = 4
-"""Installs ``apply_manifest`` keeps in flight."""
+"""Install requests ``apply_manifest`` sends at a time (the server queues the jobs)."""
 EVENT_CONNECT_TIMEOUT = 5.0
 """Seconds to connect the event stream."""
 CLI_WAIT_TIMEOUT = APPLY_TIMEOUT
 """Seconds the CLI's ``install``, ``scan --install``, ``starter install`` and ``apply`` wait."""
 CLI_POLL_INTERVAL = 1.0
 """Seconds between the CLI's safety polls while it shows progress bars."""
+CONFIG_DIR_ENV = "INVOKEAI_MODELS_CONFIG_DIR"
+CONFIG_DIR_NAME = "invokeai-models"
+TOKENS_FILE = "tokens.json"
+"""The CLI keeps ``login`` tokens in ``$INVOKEAI_MODELS_CONFIG_DIR/tokens.json``, else
+``$XDG_CONFIG_HOME/invokeai-models/tokens.json`` (default ``~/.config``)."""
 LEGACY_HOST = "localhost"
 LEGACY_PORT = 9090
 LEGACY_TIMEOUT = 30.0

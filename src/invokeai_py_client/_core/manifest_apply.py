@@ -1,8 +1,15 @@
 """Apply a manifest plan: the steps that carry it out, and the report of what became of it.
 
-Free of I/O: ``apply_steps`` yields the requests to make (``Install``, ``WaitAny``,
-``Update``, ``Delete``), the repository (``_async/manifests.py`` and its generated
-twin) carries each out and sends back the reply or the ``InvokeAIError`` it raised.
+Free of I/O: ``apply_steps`` yields the requests to make (``StartInstalls``,
+``WaitAny``, ``Records``, ``Update``, ``Delete``), the repository (``_async/repository.py`` and its
+generated twin) carries each out and sends back the reply or the ``InvokeAIError`` it
+raised.
+
+Installs are all started first (``concurrency`` requests at a time): the server queues
+the jobs and runs its queue itself, so it never waits for the client between two. One
+wait then follows them all, and each job is checked as it ends (its pinned hash, the
+settings the server dropped). A server whose completion events lack the model's record
+(6.8) has those records fetched once, after the wait, rather than each job's state.
 """
 
 from __future__ import annotations
@@ -18,7 +25,6 @@ from ..dnn_model.manifest import ManifestModel
 from ..dnn_model.model_sources import MASKED, expand_env
 from ..errors import (
     InstallJobLostError,
-    InstallJobTimeoutError,
     InvalidArgumentError,
     InvokeAIError,
     ManifestError,
@@ -31,6 +37,7 @@ from .manifest_plan import (
     PlanAction,
     PlannedChange,
     check_prune,
+    entries_named,
     settings_diff,
 )
 
@@ -40,6 +47,8 @@ __all__ = [
     "ApplySteps",
     "Delete",
     "Install",
+    "Records",
+    "StartInstalls",
     "Step",
     "Update",
     "WaitAny",
@@ -114,11 +123,35 @@ class Install:
 
 
 @dataclass(frozen=True)
+class StartInstalls:
+    """Start every install, ``concurrency`` requests at a time; the reply is a list in
+    the same order, of job handles and ``InvokeAIError``s (a ``ManifestError`` for one
+    not sent because the time was out)."""
+
+    installs: tuple[Install, ...]
+    concurrency: int
+
+
+@dataclass(frozen=True)
 class WaitAny:
-    """Wait until one of ``jobs`` ends; the reply is the list of ended jobs, or the
-    ``InvokeAIError`` the wait raised."""
+    """Follow ``jobs`` too (the wait goes on following the jobs given before) and wait
+    until one of all followed ends; the reply is the list of ended jobs, or the
+    ``InvokeAIError`` the wait raised (after which it follows none)."""
 
     jobs: tuple[JobHandleBase, ...]
+
+
+@dataclass(frozen=True)
+class Records:
+    """Fetch the records with these keys; the reply maps each key the server has to its
+    record (one by one when they are few, else one listing), or is an ``InvokeAIError``."""
+
+    keys: tuple[str, ...]
+
+    @property
+    def one_by_one(self) -> bool:
+        """Few enough to fetch each alone rather than list every model."""
+        return len(self.keys) <= RECORDS_ONE_BY_ONE
 
 
 @dataclass(frozen=True)
@@ -136,7 +169,8 @@ class Delete:
     key: str
 
 
-Step = Install | WaitAny | Update | Delete
+Step = StartInstalls | WaitAny | Records | Update | Delete
+RECORDS_ONE_BY_ONE = 8
 ApplySteps = Generator[Step, Any, ApplyReport]
 
 
@@ -153,13 +187,28 @@ def check_apply_args(prune: Any, concurrency: Any, timeout: Any, on_progress: An
         raise InvalidArgumentError(f"timeout must be seconds >= 0 or None, not {timeout!r}")
 
 
-def needed_variables(plan: ManifestPlan, environ: Mapping[str, str]) -> list[str]:
-    """The unset environment variables the plan's installs need, and masked tokens."""
-    installs = [c.entry for c in plan.of(PlanAction.INSTALL) if c.entry]
-    names = {n for entry in installs for n in entry.env_names()}
-    missing = sorted(n for n in names if not environ.get(n))
-    masked = [e.install_source for e in installs if MASKED in e.install_source]
-    return missing + [f"a token for {source} (written as ***)" for source in masked]
+def needed_variables(plan: ManifestPlan, environ: Mapping[str, str]) -> tuple[str, str]:
+    """What the plan's installs need and do not have (unset variables, masked tokens;
+    empty when nothing), and where: ``file:line: models[i]`` of the entries that do."""
+    missing: set[str] = set()
+    needy: list[ManifestModel] = []
+    for change in plan.of(PlanAction.INSTALL):
+        entry = change.entry
+        assert entry is not None
+        unset = {n for n in entry.env_names() if not environ.get(n)}
+        if MASKED in entry.install_source:
+            unset.add(f"a token for {entry.install_source} (written as ***)")
+        if unset:
+            missing |= unset
+            needy.append(entry)
+    names = sorted(n for n in missing if not n.startswith("a token"))
+    text = ", ".join(names + sorted(missing - set(names)))
+    manifest = plan.manifest
+    index = {id(e): i for i, e in enumerate(manifest.models)} if manifest else {}
+    found = [index[id(e)] for e in needy if id(e) in index]
+    if manifest is None or not found:
+        return text, ""
+    return text, f"{manifest.location(found[0])}: {entries_named(found)}: "
 
 
 def apply_steps(
@@ -168,14 +217,15 @@ def apply_steps(
     """The steps that carry out ``plan``; returns the report.
 
     Raises ``ManifestError`` before the first step when an install needs an unset
-    variable. Installs run ``concurrency`` at a time; a failure does not stop the
-    rest. Then updates, then deletes.
+    variable. Every install is started (``concurrency`` requests at a time), then
+    followed until it ends; a failure does not stop the rest. Then updates, then
+    deletes.
     """
-    missing = needed_variables(plan, environ)
+    missing, where = needed_variables(plan, environ)
     if missing:
         raise ManifestError(
-            f"the manifest's installs need: {', '.join(missing)}; set them (write a token "
-            "in a source as ${VAR}); nothing was changed"
+            f"{where}the manifest's installs need: {missing}; set them (write a token in a "
+            "source as ${VAR}); nothing was changed"
         )
     results = {id(c): AppliedChange(c) for c in plan.changes}
     yield from _installs(plan.of(PlanAction.INSTALL), results, concurrency, environ)
@@ -202,43 +252,68 @@ def _installs(
     concurrency: int,
     environ: Mapping[str, str],
 ) -> Generator[Step, Any, None]:
-    queue = list(changes)
+    if not changes:
+        return
+    replies = yield StartInstalls(tuple(_install(c, environ) for c in changes), concurrency)
     running: dict[int, tuple[JobHandleBase, PlannedChange]] = {}
-    while queue or running:
-        while queue and len(running) < concurrency:
-            change = queue.pop(0)
-            entry = change.entry
-            assert entry is not None
-            token = entry.access_token
-            reply = yield Install(
-                expand_env(entry.install_source, environ),
-                ModelInstallConfig.model_validate(entry.settings()),
-                entry.inplace,
-                expand_env(token, environ) if token else None,
-            )
-            if isinstance(reply, JobHandleBase):
-                running[id(reply)] = (reply, change)
-            else:
-                _record(results[id(change)], reply)
-        if not running:
-            continue
-        reply = yield WaitAny(tuple(job for job, _ in running.values()))
+    for change, reply in zip(changes, replies, strict=True):
+        if isinstance(reply, JobHandleBase):
+            running[id(reply)] = (reply, change)
+        else:
+            _record(results[id(change)], reply)
+    new = [job for job, _ in running.values()]  # what the wait does not follow yet
+    later: list[tuple[AppliedChange, ModelInstJobInfo]] = []  # ended without the record
+    while running:
+        reply = yield WaitAny(tuple(new))
+        new = []
         if isinstance(reply, InvokeAIError):
-            _wait_failed(reply, running, queue, results)
+            _wait_failed(reply, running, results)
+            new = [job for job, _ in running.values()]  # the wait starts afresh
             continue
         for job in reply:
             _, change = running.pop(id(job))
-            yield from _finish(results[id(change)], job.info)
+            if job.info.is_success and job.info.result is None and job.info.model_key:
+                later.append((results[id(change)], job.info))
+            else:
+                yield from _finish(results[id(change)], job.info)
+    if later:
+        yield from _finish_later(later)
+
+
+def _finish_later(
+    later: list[tuple[AppliedChange, ModelInstJobInfo]],
+) -> Generator[Step, Any, None]:
+    """Fetch the records of the jobs that ended without them, then check each."""
+    records = yield Records(tuple(info.model_key for _, info in later if info.model_key))
+    for result, info in later:
+        if isinstance(records, InvokeAIError):
+            _record(result, records, job=info)
+        elif info.model_key in records:
+            yield from _finish(result, info.model_copy(update={"result": records[info.model_key]}))
+        else:
+            result.job, result.outcome = info, "failed"
+            result.error = f"{info.describe()}, but the server has no model {info.model_key}"
+
+
+def _install(change: PlannedChange, environ: Mapping[str, str]) -> Install:
+    entry = change.entry
+    assert entry is not None
+    token = entry.access_token
+    return Install(
+        expand_env(entry.install_source, environ),
+        ModelInstallConfig.model_validate(entry.settings()),
+        entry.inplace,
+        expand_env(token, environ) if token else None,
+    )
 
 
 def _wait_failed(
     error: InvokeAIError,
     running: dict[int, tuple[JobHandleBase, PlannedChange]],
-    queue: list[PlannedChange],
     results: dict[int, AppliedChange],
 ) -> None:
-    """A wait raised: a lost job fails alone; out of time, every job left fails; any other
-    error (the server unreachable) fails the running jobs, whose end is unknown."""
+    """A wait raised: a lost job fails alone; out of time, or any other error (the
+    server unreachable), every job still running fails, its end unknown."""
     if isinstance(error, InstallJobLostError):
         lost = [k for k, (job, _) in running.items() if job.id == error.info.id] or list(running)
         for k in lost:
@@ -248,10 +323,6 @@ def _wait_failed(
     for job, change in running.values():
         _record(results[id(change)], error, job=job.info)
     running.clear()
-    if isinstance(error, InstallJobTimeoutError):
-        for change in queue:
-            _record(results[id(change)], ManifestError("not started: out of time"))
-        queue.clear()
 
 
 def _finish(result: AppliedChange, info: ModelInstJobInfo) -> Generator[Step, Any, None]:

@@ -31,6 +31,7 @@ from typing import Any, Literal
 
 from ..dnn_model.dnn_model_types import DnnModel
 from ..dnn_model.manifest import ManifestModel, ModelManifest
+from ..dnn_model.manifest_sources import match_key
 from ..dnn_model.model_sources import env_names, source_key
 from ..errors import InvalidArgumentError, ManifestError
 
@@ -100,9 +101,11 @@ class PlannedChange:
 
 @dataclass(frozen=True)
 class ManifestPlan:
-    """What applying a manifest would change on one server."""
+    """What applying a manifest would change on one server (and the manifest, whose
+    ``location`` errors name)."""
 
     changes: list[PlannedChange]
+    manifest: ModelManifest | None = field(default=None, compare=False, repr=False)
 
     def of(self, action: PlanAction) -> list[PlannedChange]:
         """The changes with this action."""
@@ -127,14 +130,27 @@ class ManifestPlan:
 
 
 def check_sources(manifest: ModelManifest, environ: Mapping[str, str] | None = None) -> None:
-    """Raise ``ManifestError`` when a source names an unset ``${VAR}`` (it cannot match)."""
+    """Raise ``ManifestError`` when a source names an unset ``${VAR}`` (it cannot match),
+    naming the file and line of the first entry that does."""
     env = os.environ if environ is None else environ
-    missing = {n for e in manifest.models for n in env_names(e.source) if not env.get(n)}
+    missing: dict[str, list[int]] = {}
+    for i, entry in enumerate(manifest.models):
+        if "${" in entry.source:
+            for name in env_names(entry.source):
+                if not env.get(name):
+                    missing.setdefault(name, []).append(i)
     if missing:
+        users = sorted({i for found in missing.values() for i in found})
         raise ManifestError(
-            f"environment variable(s) not set: {', '.join(sorted(missing))} (sources use "
-            "them); nothing was sent"
+            f"{manifest.location(users[0])}: {entries_named(users)}.source: environment "
+            f"variable(s) not set: {', '.join(sorted(missing))}; nothing was sent"
         )
+
+
+def entries_named(indexes: Sequence[int], most: int = 5) -> str:
+    """``models[1]``, ``models[1], models[4]``, ... (the first ``most``, and how many more)."""
+    named = ", ".join(f"models[{i}]" for i in indexes[:most])
+    return named + (f" and {len(indexes) - most} more" if len(indexes) > most else "")
 
 
 def plan_changes(
@@ -159,25 +175,20 @@ def plan_changes(
         for model in models:
             if model.key not in index.claimed:
                 changes.append(PlannedChange(PlanAction.DELETE, model=model))
-    return ManifestPlan(changes)
+    return ManifestPlan(changes, manifest)
 
 
 class _Index:
     """The server's models by recorded source, hash, and name/type/base; each model is
-    claimed by one entry at most."""
+    claimed by one entry at most. The hash and name indexes are built when first asked
+    (an entry that matches by source never needs them)."""
 
     def __init__(self, models: Sequence[DnnModel]) -> None:
         self.claimed: set[str] = set()
-        self._by: dict[MatchedBy, dict[Any, list[DnnModel]]] = {
-            "source": {},
-            "hash": {},
-            "name": {},
-        }
+        self._models = models
+        self._by: dict[MatchedBy, dict[Any, list[DnnModel]]] = {"source": {}}
         for model in models:
-            self._by["source"].setdefault(source_key(model.source), []).append(model)
-            self._by["hash"].setdefault(model.hash, []).append(model)
-            named = (model.name, str(model.type), str(model.base))
-            self._by["name"].setdefault(named, []).append(model)
+            self._by["source"].setdefault(match_key(model.source), []).append(model)
 
     def match(self, entry: ManifestModel) -> tuple[DnnModel | None, MatchedBy | None]:
         """The first unclaimed model by the first rule that finds one; it is claimed."""
@@ -187,11 +198,24 @@ class _Index:
         if entry.name and entry.type and entry.base:
             wanted.append(("name", (entry.name, entry.type, entry.base)))
         for rule, value in wanted:
-            for model in self._by[rule].get(value, ()):
+            for model in self._rule(rule).get(value, ()):
                 if model.key not in self.claimed:
                     self.claimed.add(model.key)
                     return model, rule
         return None, None
+
+    def _rule(self, rule: MatchedBy) -> dict[Any, list[DnnModel]]:
+        index = self._by.get(rule)
+        if index is None:
+            index = self._by[rule] = {}
+            for model in self._models:
+                value = model.hash if rule == "hash" else _named(model)
+                index.setdefault(value, []).append(model)
+        return index
+
+
+def _named(model: DnnModel) -> tuple[str, str, str]:
+    return (model.name, str(model.type), str(model.base))
 
 
 def settings_diff(entry: ManifestModel, model: DnnModel) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from ..dnn_model.install_events import (
     ModelInstallEvent,
     job_update,
 )
-from ..dnn_model.job_models import MAX_UNFINISHED_PROGRESS, ModelInstJobInfo
+from ..dnn_model.job_models import MAX_UNFINISHED_PROGRESS, InstallJobStatus, ModelInstJobInfo
 from ..errors import InstallJobTimeoutError, InvalidArgumentError
 from .job_state import JobHandleBase, WaitClock
 
@@ -31,6 +31,7 @@ __all__ = ["WaitPlan"]
 FIRST_POLL = 0.01
 REPORTS_PER_SECOND = 4.0
 RATE_WINDOW = 5.0
+ASK_AT_MOST = 8  # jobs an event asked about, fetched one by one; more: one listing
 
 
 class _Tracker:
@@ -71,20 +72,31 @@ class _Tracker:
 
 
 class WaitPlan:
-    """The state of one wait over several jobs: pending, done, when to poll next."""
+    """The state of one wait over several jobs: pending, done, when to poll next.
+
+    With ``records_later``, a completion event without the model's record (6.8 sends
+    none) ends the job at once, with its ``model_key`` and no ``result``: the waiter
+    fetches the records itself, all at once, rather than each job's state.
+    """
 
     def __init__(
         self,
         jobs: Sequence[JobHandleBase],
         clock: WaitClock,
         on_progress: Callable[[InstallProgress], Any] | None,
+        *,
+        records_later: bool = False,
     ) -> None:
         if on_progress is not None and not callable(on_progress):
             raise InvalidArgumentError("on_progress must be callable")
         self.clock = clock
         self.on_progress = on_progress
+        self.records_later = records_later
         self.pending: dict[int, JobHandleBase] = {}
+        self._pending_by_job_id: dict[int, dict[int, JobHandleBase]] = {}  # for events
         self.done: deque[JobHandleBase] = deque()
+        self._asked: dict[int, JobHandleBase] = {}  # an event said: ask about these
+        self._asking = False  # the poll running is for them alone
         # by id(job); the job is held too, so that its id is never reused while followed
         self._trackers: dict[int, tuple[JobHandleBase, _Tracker]] = {}
         for job in jobs:
@@ -101,6 +113,7 @@ class WaitPlan:
             return
         self._trackers[id(job)] = (job, _Tracker())
         self.pending[id(job)] = job
+        self._pending_by_job_id.setdefault(job.id, {})[id(job)] = job
         if job.info.is_terminal:
             self._take(job, job.info)  # reported once, like any end
 
@@ -113,7 +126,18 @@ class WaitPlan:
     # -- what the waits ask ------------------------------------------------------------
 
     def poll_due(self) -> bool:
-        return time.monotonic() >= self._next_poll
+        return bool(self._asked) or time.monotonic() >= self._next_poll
+
+    def take_asked(self) -> list[JobHandleBase]:
+        """The jobs an event asked about (an end without its record, a change this
+        process sent), for a poll of them alone, one by one; none when there are many
+        or a full poll is due anyway (a listing then answers for them)."""
+        asked = list(self._asked.values())
+        self._asked.clear()
+        if len(asked) > ASK_AT_MOST or time.monotonic() >= self._next_poll:
+            return []
+        self._asking = bool(asked)
+        return asked
 
     def events_mark(self) -> tuple[int, int] | None:
         """The oldest event-stream mark taken before the pending jobs were started, or
@@ -137,7 +161,7 @@ class WaitPlan:
         """How long to wait for an event (or sleep) before the next poll; raises
         ``InstallJobTimeoutError`` once the deadline has passed."""
         now = time.monotonic()
-        until_poll = max(self._next_poll - now, 0.0)
+        until_poll = 0.0 if self._asked else max(self._next_poll - now, 0.0)
         if self.clock.deadline is None:
             return until_poll
         left = self.clock.deadline - now
@@ -152,7 +176,12 @@ class WaitPlan:
         return min(until_poll, left)
 
     def polled(self) -> None:
-        """A poll ran: schedule the next (fixed with events, backing off without)."""
+        """A poll ran: schedule the next (fixed with events, backing off without); a poll
+        of asked jobs alone leaves the schedule as it was."""
+        self._asked.clear()
+        if self._asking:
+            self._asking = False
+            return
         if self.events:
             self._next_poll = time.monotonic() + self.clock.poll_interval
             return
@@ -184,12 +213,14 @@ class WaitPlan:
             return
         if not isinstance(event, ModelInstallEvent):
             return
-        for job in list(self.pending.values()):
+        for job in list(self._pending_by_job_id.get(event.id, {}).values()):  # not all
             info = job_update(job.info, event)
+            if info is None and self.records_later:
+                info = _completed_without_record(job.info, event)
             if info is not None:
                 self._take(job, job.observe(info))
             elif event.id == job.id and event.name in _ASK_SERVER:
-                self.poll_now()  # an end we could not read, or a change sent: ask
+                self._asked[id(job)] = job  # an end we could not read, or a change sent
 
     def _take(self, job: JobHandleBase, info: ModelInstJobInfo) -> None:
         tracker = self._trackers[id(job)][1]
@@ -199,7 +230,25 @@ class WaitPlan:
                 self.on_progress(report)
         if info.is_terminal and id(job) in self.pending:
             del self.pending[id(job)]
+            self._asked.pop(id(job), None)
+            same_id = self._pending_by_job_id.get(job.id, {})
+            same_id.pop(id(job), None)
+            if not same_id:
+                self._pending_by_job_id.pop(job.id, None)
             self.done.append(job)
+
+
+def _completed_without_record(
+    info: ModelInstJobInfo, event: ModelInstallEvent
+) -> ModelInstJobInfo | None:
+    """The job completed, as the event says, with the model's key but not its record."""
+    if event.name != "model_install_complete" or event.id != info.id or not event.key:
+        return None
+    if event.source and info.source and event.source != info.source:
+        return None
+    done = info.total_bytes or info.bytes
+    update = {"status": InstallJobStatus.COMPLETED, "model_key": event.key, "bytes": done}
+    return info.model_copy(update=update)
 
 
 _ENDS = frozenset({"model_install_complete", "model_install_error", "model_install_cancelled"})

@@ -9,7 +9,8 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Generic, TypeVar
 
 __all__ = [
@@ -22,11 +23,13 @@ __all__ = [
     "current_loop",
     "is_current_loop",
     "is_reconnecting",
+    "map_limited",
     "sleep",
     "within",
 ]
 
 T = TypeVar("T")
+R = TypeVar("R")
 SOCKETIO_CLIENT = "Client"
 """python-socketio's client class for this style."""
 
@@ -40,6 +43,20 @@ def sleep(seconds: float) -> None:
 def within(result: T, seconds: float) -> T:
     """``result`` as it is: a blocking call has already ended, bounded by its own timeout."""
     return result
+
+
+def map_limited(fn: Callable[[T], R], items: Sequence[T], limit: int) -> list[R]:
+    """``[fn(item) for item in items]``, ``limit`` at a time (threads), in order.
+
+    The first exception propagates, and the calls not started are dropped.
+    """
+    if limit <= 1 or len(items) <= 1:
+        return [fn(item) for item in items]
+    pool = ThreadPoolExecutor(min(limit, len(items)), thread_name_prefix="invokeai-map")
+    try:
+        return list(pool.map(fn, items))
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def current_loop() -> object:

@@ -117,6 +117,8 @@ class ModelInstJobHandle(JobHandleBase):
         InvokeAI 6.12+."""
         return self.observe(self._jobs.restart_file(self.id, file_url))
 
+    restart_install_file = restart_file
+
     def wait(
         self,
         timeout: float | None = WAIT_TIMEOUT,

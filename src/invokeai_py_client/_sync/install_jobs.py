@@ -8,6 +8,7 @@ means, is decided without I/O in ``_core/wait_plan.py``.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Callable, Iterable, Sequence
 from typing import Any
 
@@ -137,9 +138,11 @@ class InstallJobs:
                 subscription.close()
 
     def _poll(self, plan: WaitPlan) -> None:
-        """One poll: each job's state, or the whole list when more than two are pending."""
-        jobs = list(plan.pending.values())
-        if len(jobs) <= 2:
+        """One poll: the jobs an event asked about, one by one; else each job's state,
+        or the whole list (one request) when more than two are pending."""
+        asked = plan.take_asked()
+        jobs = asked or list(plan.pending.values())
+        if asked or len(jobs) <= 2:
             plan.take_infos([self.get(job.id) for job in jobs], jobs)
         else:
             plan.take_listing(self.list())
@@ -155,7 +158,9 @@ def _subscribe(stream: EventStream, since: Mark | None) -> Subscription | None:
 class JobWaiter:
     """One wait that jobs join while it runs (``apply_manifest``'s installs).
 
-    One subscription and one first poll serve every job; progress rates carry on.
+    One subscription and one first poll serve every job; progress rates carry on. A
+    job whose completion event lacks the record ends without it (``records_later``):
+    the caller fetches the records, all at once.
     """
 
     def __init__(
@@ -164,8 +169,16 @@ class JobWaiter:
         self._jobs = jobs
         self._clock = WaitClock(timeout, POLL_INTERVAL)
         self._on_progress = on_progress
-        self._plan = WaitPlan([], self._clock, on_progress)
+        self._plan = self._new_plan()
         self._ended: Iterator[JobHandleBase] | None = None
+
+    def _new_plan(self) -> WaitPlan:
+        return WaitPlan([], self._clock, self._on_progress, records_later=True)
+
+    def out_of_time(self) -> bool:
+        """Whether the wait's deadline has passed (installs not started yet are not)."""
+        deadline = self._clock.deadline
+        return deadline is not None and time.monotonic() >= deadline
 
     def next_ended(self, jobs: Iterable[JobHandleBase]) -> list[JobHandleBase]:
         """Follow ``jobs`` too; wait until one of all followed has ended; the ended ones."""
@@ -188,4 +201,4 @@ class JobWaiter:
         ended, self._ended = self._ended, None
         if ended is not None:
             ended.close()  # type: ignore[attr-defined]
-        self._plan = WaitPlan([], self._clock, self._on_progress)
+        self._plan = self._new_plan()

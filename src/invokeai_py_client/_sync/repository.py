@@ -14,6 +14,8 @@ from .._core.job_ops import Config
 from .._core.manifest_apply import (
     ApplyReport,
     Install,
+    Records,
+    StartInstalls,
     Step,
     Update,
     WaitAny,
@@ -34,7 +36,8 @@ from ..dnn_model.dnn_model_models import (
 )
 from ..dnn_model.dnn_model_types import BaseDnnModelType, DnnModel, DnnModelFormat, DnnModelType
 from ..dnn_model.manifest import ModelManifest
-from ..errors import APIRequestError, InvokeAIError
+from ..errors import APIRequestError, InvokeAIError, ManifestError
+from . import backend
 from .install_jobs import JobWaiter, OnProgress
 from .installs import InstallMethods
 from .transport import Transport
@@ -286,9 +289,10 @@ class DnnModelRepository(InstallMethods):
         """Make the server match ``manifest``; with nothing to change, send only the
         one list request.
 
-        Installs run ``concurrency`` at a time, then updates, then (``prune``)
-        deletes; one failure does not stop the rest. A pinned hash is checked after
-        install, and settings the server dropped at install are set after it.
+        Every install is started first (the server queues them), then all are
+        followed at once; then updates, then (``prune``) deletes. One failure does
+        not stop the rest. A pinned hash is checked after install, and settings the
+        server dropped at install are set after it.
 
         Parameters
         ----------
@@ -298,7 +302,8 @@ class DnnModelRepository(InstallMethods):
         prune : bool
             Also delete the models the manifest does not list.
         concurrency : int
-            Installs at a time.
+            Install requests sent at a time (not jobs running: the server runs its
+            queue of jobs itself).
         timeout : float or None
             Seconds for all installs to end.
         on_progress : callable, optional
@@ -347,12 +352,26 @@ class DnnModelRepository(InstallMethods):
         return ModelManifest.from_models(self.list_models(), lock=lock)
 
     def _apply_step(self, step: Step, waiter: JobWaiter) -> Any:
-        if isinstance(step, Install):
-            return self.install_model(
-                step.source, step.config, step.inplace, step.access_token
-            )
+        if isinstance(step, StartInstalls):
+
+            def start(install: Install) -> Any:
+                if waiter.out_of_time():
+                    return ManifestError("not started: out of time")
+                try:
+                    return self.install_model(
+                        install.source, install.config, install.inplace, install.access_token
+                    )
+                except InvokeAIError as exc:
+                    return exc
+
+            return backend.map_limited(start, step.installs, step.concurrency)
         if isinstance(step, WaitAny):
             return waiter.next_ended(step.jobs)
+        if isinstance(step, Records):
+            if not step.one_by_one:
+                return {m.key: m for m in self.list_models()}
+            found = [self.get_model_by_key(key) for key in step.keys]
+            return {m.key: m for m in found if m is not None}
         if isinstance(step, Update):
             return self.update_model(step.key, step.changes)
         return self.delete_model(step.key)

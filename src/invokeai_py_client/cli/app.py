@@ -6,10 +6,11 @@ from typing import Annotated
 
 import typer
 
-from invokeai_py_client._core.defaults import DEFAULT_URL
+from invokeai_py_client._core.defaults import DEFAULT_URL, TOKEN_ENV
 
-from . import hf, install, jobs, maintenance, manifest, models, records, starter
-from .context import State
+from . import auth, hf, install, jobs, maintenance, manifest, models, records, starter
+from .context import STORED, State
+from .help import HelpGroup
 from .output import Output
 
 HELP = (
@@ -20,6 +21,7 @@ HELP = (
 
 app = typer.Typer(
     name="invokeai-models",
+    cls=HelpGroup,
     help=HELP,
     no_args_is_help=True,
     rich_markup_mode="markdown",
@@ -82,12 +84,22 @@ def main(
     ] = None,
 ) -> None:
     """Manage the models of an InvokeAI server."""
-    token = token or None
+    urls = list(url) or [DEFAULT_URL]
+    source = None
+    if token:  # --token, else $INVOKEAI_TOKEN, else the token `login` stored for the URL
+        from_env = getattr(ctx.get_parameter_source("token"), "name", None) == "ENVIRONMENT"
+        source = TOKEN_ENV if from_env else "--token"
+    else:
+        from .token_store import stored_token
+
+        token = stored_token(urls[0])
+        source = STORED if token else None
     ctx.obj = State(
-        urls=list(url) or [DEFAULT_URL],
+        urls=urls,
         token=token,
         events=events,
         out=Output(json_mode=json_mode, quiet=quiet, debug=debug, secrets=[token]),
+        token_source=source,
     )
 
 
@@ -109,3 +121,5 @@ app.add_typer(starter.starter_app, name="starter")
 app.command("plan")(manifest.plan)
 app.command("apply")(manifest.apply)
 app.command("export")(manifest.export)
+app.command("login", context_settings=auth.LOGIN_SETTINGS)(auth.login)
+app.command("logout")(auth.logout)

@@ -19,6 +19,8 @@ from .output import EXIT_FAILED, EXIT_USAGE, Output
 if TYPE_CHECKING:
     from invokeai_py_client import InvokeAIClient
 
+STORED = "stored"
+"""``State.token_source`` of a token ``invokeai-models login`` stored."""
 
 
 @dataclass
@@ -26,14 +28,28 @@ class State:
     """The global options of one invocation."""
 
     urls: list[str] = field(default_factory=lambda: [DEFAULT_URL])
-    token: str | None = None
+    token: str | None = field(default=None, repr=False)
+    """The token for ``url``: ``--token``, else ``$INVOKEAI_TOKEN``, else the stored one."""
     events: bool = True
     out: Output = field(default_factory=Output)
+    token_source: str | None = None
+    """Where ``token`` came from: ``--token``, ``INVOKEAI_TOKEN``, ``stored`` (or None)."""
 
     @property
     def url(self) -> str:
         """The server (the first ``--url``)."""
         return self.urls[0]
+
+    def token_for(self, url: str) -> str | None:
+        """The token for the server at ``url``: the one given, else the one stored for it."""
+        if self.token and self.token_source != STORED:
+            return self.token
+        from .token_store import stored_token
+
+        token = stored_token(url)
+        if token:
+            self.out.secrets.append(token)
+        return token
 
 
 def state_of(ctx: typer.Context) -> State:
@@ -75,7 +91,16 @@ def hint_for(exc: BaseException, state: State) -> str | None:
     if isinstance(exc, APIConnectionError):
         return f"is an InvokeAI server running at {state.url}? set --url or INVOKEAI_URL"
     if isinstance(exc, AuthenticationError):
-        return "this server needs a token: set INVOKEAI_TOKEN (or --token)"
+        login = f"`invokeai-models --url {state.url} login`"
+        if state.token:
+            source = {STORED: "the stored token", None: "the token"}.get(
+                state.token_source, f"the token from {state.token_source}"
+            )
+            return (
+                f"{source} was refused (expired or revoked): run {login} again, "
+                "or set another one in INVOKEAI_TOKEN"
+            )
+        return f"this server needs a login: run {login}, or set INVOKEAI_TOKEN (or --token)"
     if isinstance(exc, PermissionDeniedError):
         return "this needs an admin account on a multi-user server"
     return None
@@ -92,8 +117,13 @@ def report(state: State, exc: BaseException, *, hint: str | None = None) -> int:
     """Print one error line for ``exc``; return its exit code."""
     from invokeai_py_client.errors import InvokeAIError
 
+    from .refusals import refused_values
+
     code = exit_code_of(exc)
-    if isinstance(exc, InvokeAIError):
+    refused = refused_values(exc)
+    if refused:
+        code, message = EXIT_USAGE, refused
+    elif isinstance(exc, InvokeAIError):
         message = str(exc)
     else:
         message = f"unexpected {type(exc).__name__}: {exc}"

@@ -39,7 +39,7 @@ def install(
 ) -> None:
     """Install models; wait for all of them with live progress, then sum up.
 
-    With --json: one JSON object per job, one per line.
+    With --json: one JSON array, one object per job.
     """
     state = state_of(ctx)
     out = state.out

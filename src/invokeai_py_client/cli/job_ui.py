@@ -137,10 +137,13 @@ def build_config(
 
 
 def progress_display(state: State) -> Any:
-    """A Rich progress display on stderr: source, bar, bytes, rate, ETA, status."""
+    """A Rich progress display on stderr: source, bar, bytes, rate, ETA, status.
+
+    Sizes, rate and ETA stay blank until the server reports them (local installs report
+    no rate).
+    """
     from rich.progress import (
         BarColumn,
-        DownloadColumn,
         Progress,
         ProgressColumn,
         Task,
@@ -148,16 +151,22 @@ def progress_display(state: State) -> Any:
     )
     from rich.text import Text
 
+    class BytesColumn(ProgressColumn):
+        def render(self, task: Task) -> Text:
+            done = human_size(task.completed) if task.completed else ""
+            text = f"{done or '0'}/{human_size(task.total)}" if task.total else done
+            return Text(text, style="progress.download")
+
     class RateColumn(ProgressColumn):
         def render(self, task: Task) -> Text:
             rate = task.fields.get("rate")
-            return Text(f"{human_size(rate)}/s" if rate else "?/s", style="progress.data.speed")
+            return Text(f"{human_size(rate)}/s" if rate else "", style="progress.data.speed")
 
     class EtaColumn(ProgressColumn):
         def render(self, task: Task) -> Text:
             eta = task.fields.get("eta")
-            if eta is None:
-                return Text("-:--:--", style="progress.remaining")
+            if eta is None or task.finished:
+                return Text("")
             seconds = int(eta)
             text = f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
             return Text(text, style="progress.remaining")
@@ -165,7 +174,7 @@ def progress_display(state: State) -> Any:
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
-        DownloadColumn(),
+        BytesColumn(),
         RateColumn(),
         EtaColumn(),
         TextColumn("{task.fields[status]}"),
@@ -256,13 +265,14 @@ def wait_for_jobs(
 
 
 def print_summary(state: State, started: list[Started], *, waited: bool) -> None:
-    """One line (or JSON object) per source; exit 1 if any failed or did not finish."""
+    """One line per source (with --json, one array of job objects); exit 1 if any failed
+    or did not finish."""
     out = state.out
+    if out.json_mode:
+        out.json([s.as_json(state) for s in started])
     failed = False
     for s in started:
         info = s.info
-        if out.json_mode:
-            out.json(s.as_json(state))
         if s.error is not None or (info is not None and info.is_failure):
             failed = True
             out.error(

@@ -52,7 +52,7 @@ def scan(
     """List the model files and folders in a folder on the server, installed or not.
 
     With --install, install the ones not installed, in place (as the web UI does), and wait
-    like `install`; with --json that prints one JSON object per install job, one per line.
+    like `install`; with --json that prints one JSON array, one object per install job.
     """
     from invokeai_py_client.errors import BadRequestError
 
@@ -79,6 +79,8 @@ def scan(
             return
         if not todo:
             out.line("nothing to install")
+            if out.json_mode:
+                out.json([])
             return
         started = start_installs(state, client, todo, inplace=True)
         if any(s.job is not None for s in started) and not no_wait:

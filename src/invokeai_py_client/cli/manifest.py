@@ -3,7 +3,7 @@
 Servers: ``--url`` given on the command line (repeatable), else the manifest's
 ``servers:``, else ``$INVOKEAI_URL`` or the default. Several servers are handled at
 once (one asyncio task each), with one summary per server. With ``--json``, one JSON
-object per server, one per line.
+array with one object per server.
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ from .context import (
     state_of,
 )
 from .job_ui import job_label, progress_display
-from .output import EXIT_DRIFT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, Output
+from .manifest_text import describe, print_plan, print_report
+from .output import EXIT_DRIFT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE
 
 if TYPE_CHECKING:
     from invokeai_py_client.dnn_model import (
@@ -36,7 +37,6 @@ if TYPE_CHECKING:
         InstallProgress,
         ManifestPlan,
         ModelManifest,
-        PlannedChange,
     )
 
 FileArg = Annotated[
@@ -45,7 +45,7 @@ FileArg = Annotated[
 PruneOpt = Annotated[
     bool, typer.Option("--prune", help="Also delete the models the manifest does not list.")
 ]
-SYMBOL = {"install": "+", "update": "~", "keep": "=", "delete": "-", "hash_mismatch": "!"}
+MANY_BARS = 12  # more jobs than this share one bar
 
 
 @dataclass
@@ -63,9 +63,12 @@ Work = Callable[[Server, Any], Awaitable[Any]]
 
 
 def _load(state: State, path: Path) -> ModelManifest:
+    import gc
+
     from invokeai_py_client.dnn_model import ModelManifest
     from invokeai_py_client.errors import ManifestError
 
+    gc.freeze()  # what is imported lives to the end: collections of big plans skip it
     try:
         return ModelManifest.load(path)
     except ManifestError as exc:
@@ -81,13 +84,13 @@ def _servers(ctx: typer.Context, state: State, manifest: ModelManifest) -> list[
         servers = []
         for entry in manifest.servers:
             try:
-                token = entry.resolved_token() or state.token
+                token = entry.resolved_token() or state.token_for(entry.url)
             except ManifestError as exc:
                 state.out.fail(f"server {entry.url}: {exc}", code=EXIT_USAGE)
             state.out.secrets.extend(t for t in [token] if t)
             servers.append(Server(entry.url, token))
         return servers
-    return [Server(url, state.token) for url in dict.fromkeys(state.urls)]
+    return [Server(url, state.token_for(url)) for url in dict.fromkeys(state.urls)]
 
 
 def _run(state: State, servers: list[Server], work: Work) -> None:
@@ -125,65 +128,17 @@ def _run(state: State, servers: list[Server], work: Work) -> None:
 def _server_error(state: State, server: Server) -> dict[str, Any]:
     assert server.error is not None
     exc = server.error
-    hint = hint_for(exc, State(urls=[server.url]))
+    hint = hint_for(exc, State(urls=[server.url], token=server.token))
     if not state.out.json_mode:
         state.out.error(f"{server.url}: {exc}", hint=hint, exc=exc)
     return {"server": server.url, "error": str(exc), "hint": hint, "exit_code": exit_code_of(exc)}
 
 
-def _describe(change: PlannedChange) -> str:
-    model, entry = change.model, change.entry
-    where = f"{model.name} ({model.key})" if model is not None else change.label
-    if change.action.value == "update":
-        return f"{where}: " + ", ".join(_differences(change))
-    if change.action.value == "hash_mismatch" and model is not None and entry is not None:
-        return f"{where}: pinned {entry.hash}, found {model.hash}"
-    if change.action.value == "install":
-        return change.label
-    return where
-
-
-def _differences(change: PlannedChange) -> list[str]:
-    """``name: 'a' -> 'b'``, and ``default_settings.weight: None -> 0.75`` per key."""
-    lines = []
-    for name, wanted in change.changes.items():
-        have = getattr(change.model, name, None)
-        if name == "default_settings":
-            have = have or {}
-            lines += [
-                f"{name}.{k}: {have.get(k)!r} -> {v!r}"
-                for k, v in wanted.items()
-                if have.get(k) != v
-            ]
-        else:
-            lines.append(f"{name}: {have!r} -> {wanted!r}")
-    return lines
-
-
-def _print_plan(out: Output, url: str, plan: ManifestPlan) -> None:
-    counts = plan.counts()
-    head = ", ".join(
-        f"{n} {label}"
-        for label, n in [
-            ("to install", counts["install"]),
-            ("to update", counts["update"]),
-            ("to delete", counts["delete"]),
-            ("hash mismatch", counts["hash_mismatch"]),
-            ("already there", counts["keep"]),
-        ]
-        if n
-    )
-    out.line(f"{url}: {head or 'nothing listed'}")
-    for change in plan.changes:
-        action = change.action.value
-        if action == "keep" and out.quiet:
-            continue
-        out.line(f"  {SYMBOL[action]} {action:<13} {_describe(change)}")
-
-
 def _finish(state: State, servers: list[Server], show: Callable[[Server], int]) -> None:
-    """One summary (JSON object) per server; exit with the worst code."""
+    """One summary per server (with --json, one array of server objects); exit with the
+    worst code."""
     code = 0
+    docs = []
     for server in servers:
         if server.error is not None:
             doc = _server_error(state, server)
@@ -191,8 +146,9 @@ def _finish(state: State, servers: list[Server], show: Callable[[Server], int]) 
         else:
             doc = {"server": server.url, **server.result.to_dict()}
             code = max(code, show(server))
-        if state.out.json_mode:
-            state.out.json(doc)
+        docs.append(doc)
+    if state.out.json_mode:
+        state.out.json(docs)
     if code:
         raise typer.Exit(code)
 
@@ -215,7 +171,7 @@ def plan(
     _plan_on(state, servers, manifest, prune=prune)
 
     def show(server: Server) -> int:
-        _print_plan(state.out, server.url, server.result)
+        print_plan(state.out, server.url, server.result)
         return EXIT_DRIFT if exit_code and server.result.has_drift else 0
 
     _finish(state, servers, show)
@@ -234,7 +190,8 @@ def apply(
     file: FileArg,
     prune: PruneOpt = False,
     concurrency: Annotated[
-        int, typer.Option("--concurrency", "-j", help="Installs at a time, per server.", min=1)
+        int,
+        typer.Option("--concurrency", "-j", help="Install requests at a time, per server.", min=1),
     ] = APPLY_CONCURRENCY,
     timeout: Annotated[
         float, typer.Option("--timeout", help="Seconds to wait for the installs.", min=0)
@@ -247,8 +204,9 @@ def apply(
 
     Idempotent: with nothing to change, nothing is written.
 
-    Installs run --concurrency at a time per server, with live progress; one failure
-    does not stop the rest.
+    Every install is started first (--concurrency requests at a time per server; the
+    server queues the jobs), then all are followed with live progress; one failure does
+    not stop the rest.
 
     With --json: one object per server.
     """
@@ -260,8 +218,9 @@ def apply(
         _plan_on(state, servers, manifest, prune=True)
         _confirm_prune(state, servers)
 
-    progress = None if out.quiet or out.json_mode else progress_display(state)
-    follow = _follower(progress, several=len(servers) > 1)
+    shown: list[Any] = []  # the display, made at the first report (Rich loads slowly)
+    make = None if out.quiet or out.json_mode else (lambda: progress_display(state))
+    follow = _follower(make, shown, several=len(servers) > 1)
 
     async def work(server: Server, client: Any) -> ApplyReport:
         planned = server.result  # a confirmed plan, or None
@@ -274,31 +233,46 @@ def apply(
         )
         return result
 
-    if progress is not None:
-        progress.start()
     try:
         _run(state, servers, work)
     finally:
-        if progress is not None:
+        for progress in shown:
             progress.stop()
 
     def show(server: Server) -> int:
-        _print_report(out, server.url, server.result)
+        print_report(out, server.url, server.result)
         return 0 if server.result.ok else EXIT_FAILED
 
     _finish(state, servers, show)
 
 
-def _follower(progress: Any, *, several: bool) -> Callable[[Server], Any]:
-    """``follow(server)``: an ``on_progress`` that keeps one bar per job of that server."""
+def _follower(
+    make: Callable[[], Any] | None, shown: list[Any], *, several: bool
+) -> Callable[[Server], Any]:
+    """``follow(server)``: an ``on_progress`` that keeps one bar per job of that server
+    (on the display ``make()`` gives, made and started at the first report). Rich draws
+    every bar again for each new one: jobs beyond MANY_BARS share one bar."""
     tasks: dict[tuple[str, int], Any] = {}
+    others: dict[tuple[str, int], bool] = {}  # the jobs on the shared bar: ended?
 
     def follow(server: Server) -> Callable[[InstallProgress], None]:
         def on_progress(p: InstallProgress) -> None:
             server.jobs.add(p.id)
-            if progress is None:
+            if make is None:
                 return
+            if not shown:
+                shown.append(make())
+                shown[0].start()
+            progress = shown[0]
             key = (server.url, p.id)
+            if key not in tasks and len(tasks) >= MANY_BARS:
+                if not others:
+                    tasks[("", 0)] = progress.add_task("", total=None, status="")
+                others[key] = p.status.is_terminal
+                ended = sum(others.values())
+                text = f"{len(others)} more jobs, {ended} ended"
+                progress.update(tasks[("", 0)], description=text, status="")
+                return
             if key not in tasks:
                 label = job_label(p.source or str(p.id), 40 if several else 48)
                 prefix = f"{_host(server.url)} " if several else ""
@@ -320,7 +294,7 @@ def _host(url: str) -> str:
 def _confirm_prune(state: State, servers: list[Server]) -> None:
     """Ask before ``--prune`` deletes (on a terminal); refuse elsewhere without --yes."""
     doomed = [
-        f"{server.url}: {_describe(change)}"
+        f"{server.url}: {describe(change)}"
         for server in servers
         if server.result is not None
         for change in server.result.changes
@@ -329,24 +303,6 @@ def _confirm_prune(state: State, servers: list[Server]) -> None:
     if doomed:
         refuse_without_yes(state, False, f"{len(doomed)} model(s) (--prune)")
         confirm_delete(state, doomed, f"Delete {len(doomed)} model(s)?")
-
-
-def _print_report(out: Output, url: str, report: ApplyReport) -> None:
-    out.line(f"{url}: " + ", ".join(f"{n} {what}" for what, n in report.counts().items()))
-    verbs = {"install": "installed", "update": "updated", "delete": "deleted"}
-    for result in report.results:
-        change = result.change
-        action = change.action.value
-        if result.outcome == "failed":
-            error = str(result.error)
-            out.error(
-                f"{url}: {error}" if change.label in error else f"{url}: {change.label}: {error}"
-            )
-        elif result.outcome == "done":
-            model = result.model or change.model
-            name = f"{model.name} ({model.key})" if model is not None else change.label
-            source = f" from {change.label}" if action == "install" else ""
-            out.line(f"  ✓ {verbs.get(action, action)} {name}{source}")
 
 
 def export(

@@ -107,8 +107,16 @@ def server(ctx: typer.Context) -> None:
         return
     out.line(f"url:        {client.base_url}")
     out.line(f"version:    InvokeAI {version}")
-    out.line(f"models dir: {models_dir or 'unknown (admin only)'}")
+    out.line(f"models dir: {_models_dir_line(models_dir)}")
     out.line(f"mode:       {'multi-user' if multiuser else 'single-user'}")
+
+
+def _models_dir_line(models_dir: str | None) -> str:
+    if models_dir is None:
+        return "unknown (admin only)"
+    if models_dir.startswith(("/", "\\")) or models_dir[1:3] in (":/", ":\\"):
+        return models_dir
+    return f"{models_dir} (relative to the server's root directory, its INVOKEAI_ROOT)"
 
 
 def delete(

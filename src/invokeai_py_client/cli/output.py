@@ -21,6 +21,19 @@ EXIT_DRIFT = 3  # reserved for ``plan --exit-code``
 EXIT_INTERRUPTED = 130
 
 
+def cell(value: Any) -> str:
+    """A table cell: ``-`` for nothing, a list of words joined, other nested values as JSON."""
+    if value is None:
+        return "-"
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return ", ".join(value)
+    if isinstance(value, dict):
+        value = {k: v for k, v in value.items() if v is not None}
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
 def human_size(size: int | float | None) -> str:
     """``17932`` -> ``"17.9 kB"`` (decimal units, as Rich shows downloads)."""
     if size is None:
@@ -83,7 +96,7 @@ class Output:
         for i, column in enumerate(columns):
             table.add_column(column, no_wrap=i == 0, overflow="fold")
         for row in rows:
-            table.add_row(*(self.mask("-" if v is None else str(v)) for v in row))
+            table.add_row(*(self.mask(cell(v)) for v in row))
         self.console().print(table)
 
     def listing(

@@ -115,7 +115,7 @@ def install_starter(
 ) -> None:
     """Install a starter model and the dependencies it lacks; wait like `install`.
 
-    With --json: one JSON object per job, one per line.
+    With --json: one JSON array, one object per job.
     """
     state = state_of(ctx)
     out = state.out

@@ -18,32 +18,45 @@ A manifest is YAML (JSON accepted)::
 
 A source starting with ``./`` or ``../`` is a path relative to the manifest file; a
 ``${VAR}`` in a source is replaced by the variable's value.
-How an entry is matched to a model on a server is described in ``manifest_plan``.
+How an entry is matched to a model on a server is described in ``manifest_plan``; how the
+text is read, and the lines errors name, in ``manifest_text``.
 """
 
 from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from .._redact import scrub
 from ..errors import ManifestError
 from . import model_sources
 from .dnn_model_types import DnnModel
+from .manifest_sources import (
+    source_facts,
+    source_problem,
+    static_source_facts,
+    static_source_problem,
+)
+from .manifest_text import Origin, parse, yaml_module
 from .model_sources import (
     MODEL_SUFFIXES,
     SourceKind,
     env_reference,
     expand_env,
-    expand_set,
-    hf_source,
     is_absolute,
-    literal_secret,
     source_key,
     source_kind,
     split_repo_source,
@@ -59,6 +72,8 @@ __all__ = [
 ]
 
 _SETTINGS = ("name", "description", "trigger_phrases", "default_settings")
+_MAX_PROBLEMS = 10
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
@@ -109,52 +124,31 @@ class ManifestModel(_Strict):
 
     @model_validator(mode="after")
     def _source_makes_sense(self) -> ManifestModel:
-        source = expand_set(self.source)
-        if not source or source in {".", ".."}:
-            raise ValueError("source must be a path on the server, a URL or a repo id")
-        if literal_secret(self.source):
-            raise ValueError(
-                "a token, key or password in a source must be an environment reference "
-                "such as ${CIVITAI_TOKEN}, never the secret itself"
-            )
-        if model_sources.env_names(source):  # an unset variable: refused when planning
-            return self
-        kind = source_kind(source)
-        if kind is None:
-            raise ValueError(
-                f"{source!r} is neither an absolute path, a URL nor a repo id "
-                "(owner/repo); write a path relative to the manifest as ./path"
-            )
-        if kind == "hf" and source.lower().endswith(MODEL_SUFFIXES):
-            raise ValueError(
-                f"{source!r} looks like a relative path, which a server takes for a repo "
-                "id; write ./path (relative to the manifest) or an absolute path"
-            )
-        if (self.variant or self.subfolder) and kind != "hf":
-            raise ValueError("variant and subfolder apply to Hugging Face repo ids only")
-        if (self.variant or self.subfolder) and ":" in source:
-            raise ValueError("give the variant and subfolder either in source or as fields")
-        if self.inplace is not None and kind != "path":
-            raise ValueError("inplace applies to paths on the server only")
+        check = source_problem if "${" in self.source else static_source_problem
+        problem = check(self.source, self.variant, self.subfolder, self.inplace is not None)
+        if problem:
+            raise ValueError(problem)
         return self
 
     @property
     def kind(self) -> SourceKind | None:
         """``path``, ``url``, ``hf`` or ``external`` (None while a variable is unset)."""
-        return source_kind(expand_set(self.source))
+        return self._facts()[0]
 
     @property
     def install_source(self) -> str:
         """The source string to install from (``${VAR}`` not yet expanded)."""
-        if self.kind != "hf":
-            return self.source
-        repo_id, variant, subfolder = split_repo_source(self.source)
-        return hf_source(repo_id, self.variant or variant, self.subfolder or subfolder)
+        return self._facts()[1]
 
     @property
     def key(self) -> str:
         """What matching compares with a record's ``source`` (see ``source_key``)."""
-        return source_key(expand_set(self.install_source))
+        return self._facts()[2]
+
+    def _facts(self) -> tuple[SourceKind | None, str, str]:
+        # a source without ${VAR} is a constant: its facts are worked out once
+        facts = source_facts if "${" in self.source else static_source_facts
+        return facts(self.source, self.variant, self.subfolder)
 
     def settings(self) -> dict[str, Any]:
         """The settings this entry states (name, description, trigger phrases, ...)."""
@@ -185,17 +179,23 @@ class ModelManifest(_Strict):
             return [{"url": v} if isinstance(v, str) else v for v in value]
         return value
 
+    _origin: Origin = PrivateAttr(default_factory=lambda: Origin("manifest"))
+
     @model_validator(mode="after")
-    def _no_duplicates(self) -> ModelManifest:
-        seen: dict[str, int] = {}
-        for i, entry in enumerate(self.models):
-            if entry.key in seen:
-                raise ValueError(
-                    f"models[{i}] and models[{seen[entry.key]}] have the same source "
-                    f"{entry.install_source!r}"
-                )
-            seen[entry.key] = i
+    def _no_duplicates(self, info: ValidationInfo) -> ModelManifest:
+        origin = (info.context or {}).get("origin")
+        if isinstance(origin, Origin):  # read from a file: the loader names the lines
+            self._origin = origin
+            return self
+        duplicate = _duplicate(self.models)
+        if duplicate is not None:
+            raise ValueError(_duplicate_message(self.models, *duplicate))
         return self
+
+    def location(self, index: int) -> str:
+        """Where ``models[index]`` is written: ``file:line``, or the file (or
+        ``manifest``) when the line is unknown, as for a manifest built in code."""
+        return self._origin.at(("models", index))
 
     # -- reading -------------------------------------------------------------
 
@@ -220,9 +220,9 @@ class ModelManifest(_Strict):
         origin: str = "manifest",
     ) -> ModelManifest:
         """Parse a manifest; ``./`` sources are made absolute against ``base_dir``
-        (the current directory when not given)."""
-        data = _parse(text, format, origin)
-        return cls.from_dict(data, base_dir=base_dir, origin=origin)
+        (the current directory when not given). Errors name ``origin`` and the line."""
+        data = parse(text, format, origin)
+        return cls._validated(data, base_dir, Origin(origin, text))
 
     @classmethod
     def from_dict(
@@ -230,16 +230,28 @@ class ModelManifest(_Strict):
     ) -> ModelManifest:
         """Validate a parsed manifest (a dict with ``models``); ``./`` sources are
         made absolute against ``base_dir`` (the current directory when not given)."""
+        return cls._validated(data, base_dir, Origin(origin))
+
+    @classmethod
+    def _validated(cls, data: Any, base_dir: str | Path | None, origin: Origin) -> ModelManifest:
         if not isinstance(data, Mapping):
-            raise ManifestError(f"{origin}: a manifest is a mapping with a 'models' list")
+            raise ManifestError(f"{origin.name}: a manifest is a mapping with a 'models' list")
         data = dict(data)
         models = data.get("models")
         if isinstance(models, list):
-            data["models"] = [_resolve_relative(m, base_dir) for m in models]
-        try:
-            return cls.model_validate(data)
+            data["models"] = _resolve_relative(models, base_dir)
+        try:  # the whole file in one validation; entries' checks are cached per source
+            manifest = cls.model_validate(data, context={"origin": origin})
         except ValidationError as exc:
-            raise ManifestError(f"{origin}: {_validation_message(exc)}") from None
+            raise ManifestError(_validation_message(exc, origin)) from None
+        duplicate = _duplicate(manifest.models)
+        if duplicate is not None:
+            i, first = duplicate
+            line = origin.line(("models", first))
+            also = f" (line {line})" if line is not None else ""
+            message = _duplicate_message(manifest.models, i, first)
+            raise ManifestError(f"{origin.at(('models', i))}: {message}{also}")
+        return manifest
 
     # -- writing -------------------------------------------------------------
 
@@ -270,7 +282,7 @@ class ModelManifest(_Strict):
             data.pop("servers", None)
         if format == "json":
             return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
-        yaml = _yaml()
+        yaml = yaml_module()
         dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml: 5x faster
         text: str = yaml.dump(data, Dumper=dumper, sort_keys=False, allow_unicode=True, width=100)
         return text
@@ -301,40 +313,32 @@ def _entry_of(model: DnnModel, *, lock: bool) -> ManifestModel | None:
         return None
 
 
-def _resolve_relative(entry: Any, base_dir: str | Path | None) -> Any:
-    if not isinstance(entry, Mapping):
-        return entry
-    base_dir = Path.cwd() if base_dir is None else base_dir
-    source = entry.get("source")
-    if isinstance(source, str) and source.strip().startswith(("./", "../")):
-        resolved = (Path(base_dir) / source.strip()).resolve().as_posix()
-        return {**entry, "source": resolved}
-    return entry
+def _resolve_relative(models: list[Any], base_dir: str | Path | None) -> list[Any]:
+    """``models`` with each ``./`` or ``../`` source made absolute against ``base_dir``."""
+    resolved = models
+    for i, entry in enumerate(models):
+        source = entry.get("source") if isinstance(entry, Mapping) else None
+        if isinstance(source, str) and source.lstrip().startswith(("./", "../")):
+            if resolved is models:  # copied once, and only when a source changes
+                resolved = list(models)
+            base = Path.cwd() if base_dir is None else Path(base_dir)
+            resolved[i] = {**entry, "source": (base / source.strip()).resolve().as_posix()}
+    return resolved
 
 
-def _yaml() -> Any:
-    try:
-        import yaml
-    except ImportError:
-        raise ManifestError(
-            'YAML manifests need PyYAML (pip install "invokeai-py-client[cli]"); '
-            "JSON works without it"
-        ) from None
-    return yaml
+def _duplicate(models: Sequence[ManifestModel]) -> tuple[int, int] | None:
+    """``(i, first)``: the first entry whose source an earlier one (``first``) has."""
+    seen: dict[str, int] = {}
+    for i, entry in enumerate(models):
+        first = seen.setdefault(entry.key, i)
+        if first != i:
+            return i, first
+    return None
 
 
-def _parse(text: str, format: str, origin: str) -> Any:
-    if format == "json":
-        try:
-            return json.loads(text)
-        except ValueError as exc:
-            raise ManifestError(f"{origin}: not valid JSON: {exc}") from None
-    yaml = _yaml()
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: 9x faster
-    try:
-        return yaml.load(text, Loader=loader)
-    except yaml.YAMLError as exc:
-        raise ManifestError(f"{origin}: not valid YAML: {' '.join(str(exc).split())}") from None
+def _duplicate_message(models: Sequence[ManifestModel], i: int, first: int) -> str:
+    source = models[i].install_source
+    return f"models[{i}] and models[{first}] have the same source {source!r}"
 
 
 _FIELDS = {
@@ -344,9 +348,11 @@ _FIELDS = {
 }
 
 
-def _validation_message(err: ValidationError) -> str:
+def _validation_message(err: ValidationError, origin: Origin) -> str:
+    """``file:line: models[3].name: problem`` per problem (the first ten)."""
     parts = []
-    for problem in err.errors():
+    problems = err.errors(include_url=False)
+    for problem in problems[:_MAX_PROBLEMS]:
         loc = problem.get("loc", ())
         where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
         message = str(problem["msg"]).removeprefix("Value error, ")
@@ -355,5 +361,7 @@ def _validation_message(err: ValidationError) -> str:
             known = _FIELDS.get(section, set())
             close = difflib.get_close_matches(str(loc[-1]), sorted(known), n=1, cutoff=0.6)
             message = "unknown field" + (f" (did you mean {close[0]!r}?)" if close else "")
-        parts.append(f"{where or 'manifest'}: {message}")
+        parts.append(f"{origin.at(loc)}: {where or 'manifest'}: {message}")
+    if len(problems) > _MAX_PROBLEMS:
+        parts.append(f"and {len(problems) - _MAX_PROBLEMS} more")
     return "; ".join(parts)
