@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import stat
+import threading
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,7 +18,7 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from invokeai_py_client import InvokeAIClient
+from invokeai_py_client import AsyncInvokeAIClient, InvokeAIClient
 from invokeai_py_client._core.defaults import CONFIG_DIR_ENV
 from invokeai_py_client.errors import (
     APIError,
@@ -264,3 +267,91 @@ def test_cli_refused_stored_token_says_log_in_again(multiuser: MultiUser, cli_st
     assert "stored token was refused" in result.stderr
     assert f"invokeai-models --url {multiuser.url.rstrip('/')} login` again" in result.stderr
     assert bogus not in result.output
+
+
+# -- one client shared by threads or tasks; a non-admin following a job --------------------
+
+
+def _refreshing_phase(tokens_sent: list[str], refreshed: list[str], first: str) -> None:
+    """What sharing one client through a token refresh must give."""
+    assert refreshed, "no mutating call was answered with X-Refreshed-Token"
+    assert tokens_sent, "no request was seen"
+    assert first not in tokens_sent, "a request after the refresh sent the old token"
+    assert set(tokens_sent) <= set(refreshed), "a request sent a token the server never gave"
+
+
+def test_a_refreshed_token_is_adopted_by_every_thread_of_one_client(multiuser: MultiUser) -> None:
+    lock = threading.Lock()
+    sent: list[str] = []
+    refreshed: list[str] = []
+
+    def hook(response: httpx.Response) -> None:
+        with lock:
+            sent.append(response.request.headers.get("Authorization", "").removeprefix("Bearer "))
+            if token := response.headers.get("X-Refreshed-Token"):
+                refreshed.append(token)
+
+    http = httpx.Client(timeout=30, event_hooks={"response": [hook]})
+    with InvokeAIClient(multiuser.url, http_client=http) as c:
+        c.login(ADMIN_EMAIL, ADMIN_PASSWORD)
+        first = c.token
+        assert first
+        time.sleep(1.1)  # a token minted in a later second differs
+        with ThreadPoolExecutor(4) as pool:
+            assert all(pool.map(lambda _: c.dnn_model_repo.empty_model_cache(), range(8)))
+        sent.clear()
+        with ThreadPoolExecutor(4) as pool:
+            listed = list(pool.map(lambda _: c.dnn_model_repo.list_install_jobs(), range(8)))
+        assert all(isinstance(jobs, list) for jobs in listed)
+        assert c.token in refreshed
+    _refreshing_phase(sent, refreshed, first)
+
+
+def test_a_refreshed_token_is_adopted_by_every_task_of_one_client(multiuser: MultiUser) -> None:
+    sent: list[str] = []
+    refreshed: list[str] = []
+
+    async def hook(response: httpx.Response) -> None:
+        sent.append(response.request.headers.get("Authorization", "").removeprefix("Bearer "))
+        if token := response.headers.get("X-Refreshed-Token"):
+            refreshed.append(token)
+
+    async def main() -> str:
+        http = httpx.AsyncClient(timeout=30, event_hooks={"response": [hook]})
+        async with AsyncInvokeAIClient(multiuser.url, http_client=http) as c:
+            await c.login(ADMIN_EMAIL, ADMIN_PASSWORD)
+            first = c.token
+            assert first
+            await asyncio.sleep(1.1)
+            repo = c.dnn_model_repo
+            assert all(await asyncio.gather(*(repo.empty_model_cache() for _ in range(8))))
+            sent.clear()
+            listed = await asyncio.gather(*(repo.list_install_jobs() for _ in range(8)))
+            assert all(isinstance(jobs, list) for jobs in listed)
+            assert c.token in refreshed
+            return first
+
+    _refreshing_phase(sent, refreshed, asyncio.run(main()))
+
+
+def test_a_non_admin_following_a_job_is_refused_at_once_naming_the_route(
+    admin: InvokeAIClient, user: InvokeAIClient, multiuser: MultiUser, tmp_path: Path
+) -> None:
+    job = admin.dnn_model_repo.install_model(tm.write_embedding_sd1(tmp_path), inplace=True)
+    info = job.wait(timeout=60)
+    route = f"/api/v2/models/install/{job.id}"
+    try:
+        started = time.monotonic()
+        with pytest.raises(PermissionDeniedError) as excinfo:
+            user.dnn_model_repo.get_install_job(job.id)
+        assert (excinfo.value.status_code, excinfo.value.route) == (403, route)
+        assert route in str(excinfo.value)
+        assert user.token
+        result = run_cli(multiuser.url, "--token", user.token, "jobs", "show", str(job.id))
+        assert result.exit_code == 1, result.output
+        assert route in result.output and "403" in result.output
+        assert user.token not in result.output
+        assert time.monotonic() - started < 10
+    finally:
+        if info.model_key:
+            admin.dnn_model_repo.delete_model(info.model_key)

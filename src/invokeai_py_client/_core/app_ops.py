@@ -11,14 +11,14 @@ from .calls import Call, Operation, Route, parse_version, unexpected
 __all__ = ["is_multiuser", "login", "raw_call", "server_version"]
 
 VERSION = Route("GET", "/api/v1/app/version")
-LOGIN = Route("POST", "/api/v1/auth/login", since="6.12")
-AUTH_STATUS = Route("GET", "/api/v1/auth/status")
-MULTIUSER_SINCE = (6, 12)
+MULTIUSER_SINCE = "6.12"
+LOGIN = Route("POST", "/api/v1/auth/login", since=MULTIUSER_SINCE)
+AUTH_STATUS = Route("GET", "/api/v1/auth/status", since=MULTIUSER_SINCE)
 
 
 def is_multiuser(version: str) -> Operation[bool]:
     """Whether the server runs in multi-user mode (asked from 6.12 on; older: never)."""
-    if parse_version(version) < MULTIUSER_SINCE:
+    if parse_version(version) < parse_version(MULTIUSER_SINCE):
         return False
     payload = yield Call(AUTH_STATUS, "is_multiuser")
     return isinstance(payload, dict) and payload.get("multiuser_enabled") is True
