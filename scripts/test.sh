@@ -9,11 +9,17 @@
 #                   async source)
 #   4. unit:        the unit tests with a coverage report; fails below the floor
 #                   (pyproject.toml: [tool.coverage.report] fail_under)
-#   5. 6.14.2:      the integration suite (and the test bed's tests) against InvokeAI 6.14.2
-#   6. 6.8.1:       the same against InvokeAI 6.8.1
+#   5. ansible:     scripts/ansible_sanity.sh: ansible-test sanity on the collection
+#                   (ansible_collections/invokeai/models, offline) and ansible-lint on
+#                   examples/ansible/
+#   6. 6.14.2:      the integration suite (and the test bed's tests) against InvokeAI 6.14.2
+#   7. 6.8.1:       the same against InvokeAI 6.8.1
+#   8. ansible:     tests/ansible: the example playbooks run by ansible-playbook against
+#                   InvokeAI 6.14.2 and 6.8.1 at once (one inventory, two servers)
 # The integration tests provision each InvokeAI version into ~/.cache/invokeai-py-client on
 # first use (minutes, ~7 GB each) and start a server. With INVOKE_AI_ENDPOINT set, the
-# tests use that server instead, and step 6 is skipped (it would test the same server).
+# tests use that server instead, and steps 7 and 8 are skipped (7 would test the same
+# server; 8 needs two servers of its own).
 #
 # With arguments: only pytest, with those arguments (e.g. `scripts/test.sh tests/unit`).
 set -uo pipefail
@@ -76,6 +82,7 @@ step "unasync --check" .venv/bin/python scripts/unasync.py --check
 # -- unit tests, with coverage; the floor is [tool.coverage.report] fail_under
 step "pytest unit, coverage" \
     .venv/bin/python -m pytest tests/unit --cov --cov-report=term
+step "ansible: sanity, lint" bash scripts/ansible_sanity.sh
 step "pytest integration, InvokeAI $PRIMARY_VERSION" \
     env INVOKEAI_TESTBED_VERSION="$PRIMARY_VERSION" \
     .venv/bin/python -m pytest tests/integration tests/testbed
@@ -86,6 +93,13 @@ else
     step "pytest integration, InvokeAI $SECONDARY_VERSION" \
         env INVOKEAI_TESTBED_VERSION="$SECONDARY_VERSION" \
         .venv/bin/python -m pytest tests/integration tests/testbed
+fi
+if [ -n "${INVOKE_AI_ENDPOINT:-}" ]; then
+    skip "ansible: integration on $PRIMARY_VERSION + $SECONDARY_VERSION" \
+        "it starts its own two servers; INVOKE_AI_ENDPOINT is set"
+else
+    step "ansible: integration on $PRIMARY_VERSION + $SECONDARY_VERSION" \
+        .venv/bin/python -m pytest tests/ansible
 fi
 
 summary
