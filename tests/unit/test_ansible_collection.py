@@ -116,7 +116,8 @@ def test_examples_and_docs_are_in_place() -> None:
     doc = (ROOT / "docs" / "ansible.md").read_text()
     for name in sorted(files):
         assert f"examples/ansible/{name}" in doc or name in doc, name
-    assert "## README section (proposed)" in doc
+    readme = (ROOT / "README.md").read_text()
+    assert "## Ansible" in readme and "(docs/ansible.md)" in readme
     ModelManifest.load(EXAMPLES / "models.yaml")  # a valid manifest
 
 
