@@ -129,6 +129,7 @@ class InvokeAIServer:
         self.provision_seconds: float | None = None
         self.server_version: str | None = None
         self.process: subprocess.Popen[bytes] | None = None
+        self._exe = Path()
         self._stopped = False
         if multiuser and version_tuple(self.version) < (6, 12):
             raise ValueError(f"multiuser needs InvokeAI 6.12+, not {self.version}")
@@ -181,7 +182,7 @@ class InvokeAIServer:
                 raise RuntimeError("a stopped InvokeAIServer cannot be restarted")
             return self
         t0 = time.monotonic()
-        exe = ensure_invokeai(self.version)
+        self._exe = ensure_invokeai(self.version)
         started = time.monotonic()
         self.provision_seconds = started - t0
         remove_stale_roots()
@@ -197,9 +198,13 @@ class InvokeAIServer:
         self._write_config()
         self._stopped = False
         atexit.register(self.stop)
-        with open(self.log_path, "wb") as log:  # the child keeps its own copy of the fd
+        self._launch(started)
+        return self
+
+    def _launch(self, started: float) -> None:
+        with open(self.log_path, "ab") as log:  # the child keeps its own copy of the fd
             self.process = subprocess.Popen(
-                [str(exe), "--root", str(self.root)],
+                [str(self._exe), "--root", str(self.root)],
                 cwd=self.base_dir,
                 env=_child_env(self.temp_dir),
                 stdin=subprocess.DEVNULL,
@@ -214,17 +219,37 @@ class InvokeAIServer:
             self.stop()
             raise
         self.ready_seconds = time.monotonic() - started
+
+    def kill(self) -> None:
+        """SIGKILL the server (a crash): the root and its database stay for ``restart``."""
+        proc = self.process
+        if proc is not None and proc.poll() is None:
+            self._signal_group(proc, signal.SIGKILL)
+            proc.wait(10)
+
+    def restart(self) -> InvokeAIServer:
+        """Start the server again on the same root and port, after ``kill``. Jobs are
+        gone (they live in memory); model records stay. ``ServerStartError`` if the port
+        was taken meanwhile."""
+        if self._stopped or self.process is None:
+            raise RuntimeError("only a started, not stopped, server can be restarted")
+        self.kill()
+        url = self.url
+        self._launch(time.monotonic())
+        if self.url != url:
+            self.stop()
+            raise ServerStartError(f"the server came back at {self.url}, not {url}")
         return self
 
     def _wait_ready(self, started: float) -> None:
         assert self.process is not None
         deadline = started + self.start_timeout
         while True:
-            m = None
-            with contextlib.suppress(OSError):
-                m = _RUNNING_ON.search(self.log_path.read_text(errors="replace"))
-            if m and m.group(1) != self.url:
-                self.url = m.group(1)  # the port was taken: the server moved on
+            found: list[str] = []
+            with contextlib.suppress(OSError):  # the last start's line (see ``restart``)
+                found = _RUNNING_ON.findall(self.log_path.read_text(errors="replace"))
+            if found and found[-1] != self.url:
+                self.url = found[-1]  # the port was taken: the server moved on
                 self.port = int(self.url.rsplit(":", 1)[1])
             version = self._probe()
             if version:

@@ -6,11 +6,12 @@ import re
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-__all__ = ["MASK", "redact_url", "scrub", "without_secrets"]
+__all__ = ["MASK", "redact_url", "scrub", "scrub_exception", "without_secrets"]
 
 MASK = "***"
-_SECRET_QUERY = re.compile(
-    r"(?i)((?:access_token|token|password|api_key|apikey|secret|signature|sig)=)[^&\s\"'<>]+"
+_SECRET_QUERY = re.compile(  # also percent-encoded, as in a source URL sent as a query value
+    r"(?i)((?:access_token|token|password|api_key|apikey|secret|signature|sig)(?:=|%3D))"
+    r"(?:(?!%26)[^&\s\"'<>])+"
 )
 _URL_PASSWORD = re.compile(r"(://[^/\s:@]+:)[^@\s/]+@")
 _SECRET_KEYS = frozenset({"access_token"})
@@ -52,3 +53,14 @@ def without_secrets(value: Any) -> Any:
     if isinstance(value, list):
         return [without_secrets(v) for v in value]
     return value
+
+
+def scrub_exception(err: BaseException, secrets: tuple[str, ...] = ()) -> None:
+    """Mask secrets in the text arguments of ``err`` and of the exceptions it was raised
+    from (a traceback prints them all), in place."""
+    seen: set[int] = set()
+    current: BaseException | None = err
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        current.args = tuple(scrub(a, secrets) if isinstance(a, str) else a for a in current.args)
+        current = current.__cause__ or current.__context__

@@ -60,6 +60,8 @@ class LoopThread:
     def stop(self) -> None:
         if self.loop.is_closed():
             return
+        # as asyncio.run does: async generators left open are closed on the loop
+        asyncio.run_coroutine_threadsafe(self.loop.shutdown_asyncgens(), self.loop).result(10)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(10)
         if not self._thread.is_alive():

@@ -291,3 +291,50 @@ def test_stop_removes_the_servers_temporary_files(tmp_path: Path) -> None:
     (server.temp_dir / "tmpabc123").mkdir(parents=True)
     server.stop()
     assert not server.base_dir.exists()
+
+
+# -- kill and restart (a fake invokeai-web: a tiny HTTP server on the configured port) ----
+
+FAKE_SERVER = """#!{python}
+import http.server, json, pathlib, sys
+root = pathlib.Path(sys.argv[sys.argv.index("--root") + 1])
+config = dict(line.split(": ", 1) for line in (root / "invokeai.yaml").read_text().splitlines())
+port = int(config["port"])
+class Handler(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+    def do_GET(self):
+        body = json.dumps({{"version": "6.14.2"}}).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+server = http.server.HTTPServer(("127.0.0.1", port), Handler)
+print(f"Invoke running on http://127.0.0.1:{{port}}", flush=True)
+server.serve_forever()
+"""
+
+
+def test_kill_then_restart_comes_back_on_the_same_port_and_root(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from testbed import server as server_module
+
+    fake = tmp_path / "invokeai-web"
+    fake.write_text(FAKE_SERVER.format(python=sys.executable))
+    fake.chmod(0o755)
+    monkeypatch.setattr(server_module, "ensure_invokeai", lambda version=None: fake)
+    server = InvokeAIServer("6.14.2", start_timeout=30)
+    with pytest.raises(RuntimeError, match="restarted"):
+        server.restart()  # not started yet
+    with server:
+        url, first = server.url, server.process
+        (server.root / "kept").write_text("x")
+        server.kill()
+        assert first is not None and first.poll() is not None
+        assert server._probe() is None
+        server.restart()
+        assert server.url == url and server.process is not first
+        assert server._probe() == "6.14.2"
+        assert (server.root / "kept").exists()
+    assert server.base_dir is not None and not server.base_dir.exists()

@@ -25,6 +25,7 @@ __all__ = [
     "is_current_loop",
     "is_reconnecting",
     "map_limited",
+    "release_socket",
     "sleep",
     "within",
 ]
@@ -98,6 +99,17 @@ def is_reconnecting(sio: Any) -> bool:
     """Whether python-socketio is reconnecting this socket now."""
     task = getattr(sio, "_reconnect_task", None)
     return task is not None and not task.done()
+
+
+async def release_socket(sio: Any) -> None:
+    """Close what python-engineio leaves open after a failed connect or an aborted
+    reconnect: its aiohttp session (else a ``ResourceWarning`` and an open socket)."""
+    eio = getattr(sio, "eio", None)
+    http = getattr(eio, "http", None)
+    if http is not None and not getattr(eio, "external_http", False) and not http.closed:
+        await http.close()
+    if eio is not None:
+        eio.http = None
 
 
 def call_back(callback: Callable[[T], Any], event: T) -> None:

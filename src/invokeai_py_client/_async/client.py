@@ -10,7 +10,7 @@ import httpx
 
 from .._core import app_ops
 from .._core.defaults import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
-from .._core.session import Pool, Session
+from .._core.session import Pool, Session, checked_token
 from .._core.settings import (
     LIMITS,
     MAX_CONNECTIONS,
@@ -26,7 +26,7 @@ from .._redact import redact_url
 from ..errors import InvalidArgumentError
 from . import backend
 from .event_stream import AsyncEventStream
-from .transport import AsyncTransport
+from .transport import AsyncTransport, bound_reads
 
 if TYPE_CHECKING:
     from .repository import AsyncDnnModelRepository
@@ -114,7 +114,9 @@ class AsyncInvokeAIClient:
             tls = ssl_context(verify)
 
             def new_http_client() -> httpx.AsyncClient:
-                return httpx.AsyncClient(timeout=options.timeout, verify=tls, limits=LIMITS)
+                return bound_reads(
+                    httpx.AsyncClient(timeout=options.timeout, verify=tls, limits=LIMITS)
+                )
 
             session = Session(url, token, Pool(new_http_client(), user_given=False))
             session.new_http_client = new_http_client
@@ -182,9 +184,7 @@ class AsyncInvokeAIClient:
 
     @token.setter
     def token(self, value: str | None) -> None:
-        if value is not None and not isinstance(value, str):
-            raise InvalidArgumentError("token must be a string or None")
-        self._transport.session.token = value or None
+        self._transport.session.token = checked_token(value)
 
     @property
     def timeout(self) -> Timeout:

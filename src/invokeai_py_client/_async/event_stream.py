@@ -165,6 +165,7 @@ class AsyncEventStream:
                 )
             except BaseException as err:  # a cancelled wait must not leave it half-open
                 failure = self._failed(err)
+                await backend.release_socket(sio)
                 if not isinstance(err, Exception):
                     raise
                 raise failure from err
@@ -176,7 +177,8 @@ class AsyncEventStream:
         async with self._lock:
             sio, self._sio = self._sio, None
         if sio is not None and backend.is_current_loop(self._loop):
-            await sio.shutdown()
+            await sio.shutdown()  # also stops a reconnect under way
+            await backend.release_socket(sio)
         self._wake(STREAM_CLOSED)
 
     def note_sent(self, action: str, job_id: int) -> None:

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .._core.defaults import POLL_INTERVAL, WAIT_TIMEOUT
-from .._core.job_state import JobHandleBase
+from .._core.job_state import JobHandleBase, check_job_source
 from ..dnn_model.install_events import InstallProgress
 from ..dnn_model.job_models import InstallJobStatus, ModelInstJobInfo
 from ..errors import NotFoundError
@@ -39,11 +39,11 @@ class AsyncModelInstJobHandle(JobHandleBase):
     async def from_client_and_id(cls, client: Any, job_id: int | str) -> AsyncModelInstJobHandle:
         """A handle on the job with this id on ``client``'s server (1.1's way to get one).
 
-        Raises ``NotFoundError`` when the server does not know the job.
+        Raises ``NotFoundError`` when the server does not know the job, and
+        ``InvalidArgumentError`` (nothing sent) for a bad client or job id.
         """
-        handle: AsyncModelInstJobHandle | None = await client.dnn_model_repo.get_install_job(
-            job_id
-        )
+        repo = check_job_source(client, job_id)
+        handle: AsyncModelInstJobHandle | None = await repo.get_install_job(job_id)
         if handle is None:
             raise NotFoundError(
                 method="GET",

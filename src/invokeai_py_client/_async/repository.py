@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, cast
 
-from .._core import model_ops
+from .._core import arguments, model_ops
 from .._core.defaults import APPLY_CONCURRENCY, APPLY_TIMEOUT
 from .._core.job_ops import Config
 from .._core.manifest_apply import (
@@ -348,6 +348,7 @@ class AsyncDnnModelRepository(AsyncInstallMethods):
         ``lock`` pins each model's hash (``apply_manifest`` then checks it).
         Records whose source a manifest cannot hold are left out.
         """
+        lock = arguments.boolean(lock, "lock")
         return ModelManifest.from_models(await self.list_models(), lock=lock)
 
     async def _apply_step(self, step: Step, waiter: AsyncJobWaiter) -> Any:

@@ -4,16 +4,25 @@ retries of reads, and runs the core's operations. The only code that sends reque
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from typing import Any, TypeVar
 
+import httpcore
 import httpx
 
 from .._core import app_ops
 from .._core.calls import Call, Operation, check_version
-from .._core.exchange import CallTimeout, TransportBase, drop_connection_on_5xx, past
+from .._core.exchange import (
+    CALL_DEADLINE,
+    CallTimeout,
+    TransportBase,
+    bounded,
+    drop_connection_on_5xx,
+    past,
+)
 from . import backend
 
-__all__ = ["AsyncTransport"]
+__all__ = ["AsyncTransport", "BoundedNetworkBackend", "bound_reads"]
 
 T = TypeVar("T")
 
@@ -88,6 +97,7 @@ class AsyncTransport(TransportBase[httpx.AsyncClient]):
             http = pool.acquire()
         except RuntimeError:
             raise self.closed_error(call) from None
+        bound = CALL_DEADLINE.set(deadline)  # every socket read of our pool ends by then
         try:
             request = http.build_request(
                 call.method,
@@ -111,6 +121,7 @@ class AsyncTransport(TransportBase[httpx.AsyncClient]):
             self.take_token(response)
             return response, b"".join(chunks)
         finally:
+            CALL_DEADLINE.reset(bound)
             if pool.release():
                 await http.aclose()
 
@@ -120,3 +131,69 @@ class AsyncTransport(TransportBase[httpx.AsyncClient]):
         pool = self.session.pool
         if pool.close() and backend.is_current_loop(self.session.loop):
             await pool.client.aclose()
+
+
+def bound_reads(http: httpx.AsyncClient) -> httpx.AsyncClient:
+    """Have ``http`` (a client this library made) wait for no socket past the deadline
+    of the call in progress: httpx's timeouts are per read, and an answer trickling in
+    a byte at a time would otherwise outlive any timeout."""
+    for transport in [http._transport, *http._mounts.values()]:  # noqa: SLF001
+        pool = getattr(transport, "_pool", None)
+        network = getattr(pool, "_network_backend", None)
+        if network is not None and not isinstance(network, BoundedNetworkBackend):
+            pool._network_backend = BoundedNetworkBackend(network)  # type: ignore[union-attr]  # noqa: SLF001
+    return http
+
+
+class BoundedNetworkBackend(httpcore.AsyncNetworkBackend):
+    """httpcore's network backend, each connect, read and write cut to the call's deadline."""
+
+    def __init__(self, network: httpcore.AsyncNetworkBackend) -> None:
+        self._network = network
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        stream = await self._network.connect_tcp(
+            host, port, bounded(timeout), local_address, socket_options
+        )
+        return BoundedNetworkStream(stream)
+
+    async def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
+    ) -> httpcore.AsyncNetworkStream:
+        stream = await self._network.connect_unix_socket(path, bounded(timeout), socket_options)
+        return BoundedNetworkStream(stream)
+
+    async def sleep(self, seconds: float) -> None:
+        await self._network.sleep(seconds)
+
+
+class BoundedNetworkStream(httpcore.AsyncNetworkStream):
+    """A connection whose reads and writes end by the call's deadline (``ReadTimeout``)."""
+
+    def __init__(self, stream: httpcore.AsyncNetworkStream) -> None:
+        self._stream = stream
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return await self._stream.read(max_bytes, bounded(timeout))
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        await self._stream.write(buffer, bounded(timeout))
+
+    async def aclose(self) -> None:
+        await self._stream.aclose()
+
+    async def start_tls(
+        self, ssl_context: Any, server_hostname: str | None = None, timeout: float | None = None
+    ) -> httpcore.AsyncNetworkStream:
+        stream = await self._stream.start_tls(ssl_context, server_hostname, bounded(timeout))
+        return BoundedNetworkStream(stream)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._stream.get_extra_info(info)

@@ -3,18 +3,23 @@ anything is sent, naming the argument and showing (a short form of) the bad valu
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from ..dnn_model.dnn_model_models import ModelInstallConfig, StarterModel
 from ..errors import InvalidArgumentError
-from .calls import Call, path_segment, unexpected
+from .calls import MAX_ARGUMENT_CHARS, Call, path_segment, unexpected
 
 __all__ = [
     "bases",
     "boolean",
     "changes",
+    "hf_subfolder",
+    "hf_variant",
+    "http_url",
     "image_bytes",
     "image_type",
     "iterable",
@@ -22,8 +27,10 @@ __all__ = [
     "job_id_or_none",
     "member",
     "model_key",
+    "model_keys",
     "optional_bool",
     "optional_text",
+    "repo_id",
     "server_path",
     "show",
     "starter",
@@ -32,6 +39,7 @@ __all__ = [
 ]
 
 MAX_JOB_ID = 2**63 - 1
+_ONLY_DOTS_AND_SLASHES = re.compile(r"[./\\]+")
 
 
 def changes(config: object) -> dict[str, Any]:
@@ -44,6 +52,10 @@ def changes(config: object) -> dict[str, Any]:
 def text(value: object, what: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise InvalidArgumentError(f"{what} must be a non-empty string, not {show(value)}")
+    if len(value) > MAX_ARGUMENT_CHARS:
+        raise InvalidArgumentError(
+            f"{what} is {len(value)} characters long; at most {MAX_ARGUMENT_CHARS}"
+        )
     return value.strip()
 
 
@@ -87,6 +99,14 @@ def model_key(value: object) -> str:
     return path_segment(value, "a model key")
 
 
+def model_keys(values: object, what: str) -> list[str]:
+    """Model keys for a JSON body: each checked as ``model_key``, sent as given."""
+    keys = texts(values, what)
+    for key in keys:
+        model_key(key)
+    return keys
+
+
 def job_id(value: object) -> str:
     if isinstance(value, str) and value.isdigit() and len(value) <= 19:
         value = int(value)
@@ -111,10 +131,58 @@ def job_id_or_none(value: object) -> str | None:
 
 
 def server_path(value: object, what: str) -> str:
+    """A path on the server (or a URL, a repo id); not one of dots and slashes alone
+    (``.``, ``..``, ``/``), which names no model but a folder the server would take."""
     path = text(str(value) if isinstance(value, Path) else value, what)
-    if path == ".":
-        raise InvalidArgumentError(f"{what} must name a path on the server, not '.'")
+    if _ONLY_DOTS_AND_SLASHES.fullmatch(path):
+        raise InvalidArgumentError(f"{what} must name a model's path on the server, not {path!r}")
     return path
+
+
+def repo_id(value: object) -> str:
+    """A Hugging Face repo id, ``owner/name``."""
+    repo = text(value, "repo_id")
+    owner, _, name = repo.partition("/")
+    if (
+        repo.count("/") != 1
+        or ":" in repo
+        or "\\" in repo
+        or not owner.strip()
+        or not name.strip()
+        or {owner, name} & {".", ".."}
+    ):
+        raise InvalidArgumentError(f"not a Hugging Face repo id (owner/name): {show(repo)}")
+    return repo
+
+
+def hf_variant(value: object) -> str | None:
+    """A repo variant (``fp16``): one word, no slash, colon or dot path."""
+    variant = optional_text(value, "variant")
+    if variant is not None and (
+        _ONLY_DOTS_AND_SLASHES.fullmatch(variant) or any(c in variant for c in "/\\:")
+    ):
+        raise InvalidArgumentError(f"not a repo variant: {show(variant)}")
+    return variant
+
+
+def hf_subfolder(value: object) -> str | None:
+    """A folder inside a repo (``vae``, ``a/b``): relative, no ``..``, no colon."""
+    subfolder = optional_text(value, "subfolder")
+    if subfolder is not None and (
+        subfolder.startswith("/")
+        or any(c in subfolder for c in "\\:")
+        or {"", ".", ".."} & set(subfolder.split("/"))
+    ):
+        raise InvalidArgumentError(f"not a folder inside a repo: {show(subfolder)}")
+    return subfolder
+
+
+def http_url(value: object, what: str) -> str:
+    url = text(value, what)
+    parts = urlsplit(url)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise InvalidArgumentError(f"{what} must be an http(s) URL, not {show(url)}")
+    return url
 
 
 def starter(model: object) -> StarterModel:

@@ -29,6 +29,7 @@ from ..errors import (
 
 __all__ = [
     "ABSENT",
+    "MAX_ARGUMENT_CHARS",
     "Call",
     "Expect",
     "JsonBytes",
@@ -47,6 +48,9 @@ Expect = Literal["json", "record", "bytes", "nothing"]
 
 _API_SUFFIX = re.compile(r"/api/v\d+/?$")
 MAX_DETAIL_CHARS = 2000
+MAX_ARGUMENT_CHARS = 4096
+"""The longest text argument taken (a key, a name, a source, a token): far past any real
+one, and short enough that a request line stays under the server's limit (h11, 16 KiB)."""
 
 
 class _Absent:
@@ -198,7 +202,12 @@ def normalize_base_url(url: str) -> str:
     if not isinstance(url, str) or not url.strip():
         raise InvalidArgumentError("the server URL must be a non-empty string")
     parts = urlsplit(url.strip())
-    if parts.scheme not in {"http", "https"} or not parts.hostname:
+    try:
+        parts.port  # noqa: B018 (raises for a port that is no number, "h:9090:9090")
+    except ValueError:
+        raise InvalidArgumentError(f"not an http(s) URL: {redact_url(url)!r}") from None
+    host = parts.hostname
+    if parts.scheme not in {"http", "https"} or not host or host != "".join(host.split()):
         raise InvalidArgumentError(f"not an http(s) URL: {redact_url(url)!r}")
     path = _API_SUFFIX.sub("", parts.path).rstrip("/")
     return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
@@ -211,6 +220,10 @@ def path_segment(value: str | int, what: str) -> str:
     )
     if not text:
         raise InvalidArgumentError(f"{what} must be a non-empty string")
+    if len(text) > MAX_ARGUMENT_CHARS:
+        raise InvalidArgumentError(
+            f"{what} is {len(text)} characters long; at most {MAX_ARGUMENT_CHARS}"
+        )
     if "/" in text or "\\" in text or text in {".", ".."}:
         raise InvalidArgumentError(f"{what} may not contain a slash or be a dot path: {text!r}")
     return quote(text, safe="")

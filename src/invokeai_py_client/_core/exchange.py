@@ -11,6 +11,7 @@ one in flight, and closing the client waits for the requests in flight.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import logging
 import socket
 import time
@@ -19,14 +20,22 @@ from typing import Any, Generic, TypeVar
 
 import httpx
 
-from .._redact import redact_url
+from .._redact import redact_url, scrub_exception
 from ..errors import APIConnectionError
 from .calls import Call, answer_of, connection_error
 from .retry import RETRYABLE_STATUS, is_retryable_method, retry_delay
 from .session import Session
 from .settings import Options
 
-__all__ = ["CallTimeout", "TransportBase", "drop_connection_on_5xx", "logger", "past"]
+__all__ = [
+    "CALL_DEADLINE",
+    "CallTimeout",
+    "TransportBase",
+    "bounded",
+    "drop_connection_on_5xx",
+    "logger",
+    "past",
+]
 
 logger = logging.getLogger("invokeai_py_client")
 
@@ -98,7 +107,9 @@ class TransportBase(Generic[C]):
         """The wait before retrying a call that got no answer; raises if it is not retried."""
         delay = self.retry_delay(call, attempt, deadline)
         if delay is None:
-            raise self.failure(call, err) from err
+            failure = self.failure(call, err)
+            scrub_exception(err, self.secrets() + call.secrets)  # its traceback prints it
+            raise failure from err
         return delay
 
     def delay_after_answer(
@@ -212,3 +223,19 @@ class _DroppingBody(httpx.SyncByteStream, httpx.AsyncByteStream):
 
 def past(deadline: float | None) -> bool:
     return deadline is not None and time.monotonic() > deadline
+
+
+CALL_DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "invokeai_call_deadline", default=None
+)
+"""The ``time.monotonic()`` by which the call the transport is sending must end (None:
+no bound); set per thread or task around each attempt, read by the pool's sockets."""
+
+
+def bounded(timeout: float | None) -> float | None:
+    """A socket wait of ``timeout`` seconds, cut to what is left of the call's deadline."""
+    deadline = CALL_DEADLINE.get()
+    if deadline is None:
+        return timeout
+    left = max(deadline - time.monotonic(), 0.001)
+    return left if timeout is None else min(timeout, left)

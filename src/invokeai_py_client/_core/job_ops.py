@@ -88,11 +88,8 @@ def install_huggingface(
     variant: str | None = None,
     subfolder: str | None = None,
 ) -> Operation[ModelInstJobInfo]:
-    repo = check.text(repo_id, "repo_id")
-    if repo.count("/") != 1 or ":" in repo or repo.startswith("/") or repo.endswith("/"):
-        raise InvalidArgumentError(f"not a Hugging Face repo id (owner/name): {repo!r}")
     source = hf_source(
-        repo, check.optional_text(variant, "variant"), check.optional_text(subfolder, "subfolder")
+        check.repo_id(repo_id), check.hf_variant(variant), check.hf_subfolder(subfolder)
     )
     return (yield from install_model(source, config=config, access_token=access_token))
 
@@ -137,9 +134,7 @@ def install_job_action(id: int | str, action: JobAction) -> Operation[ModelInstJ
 
 def restart_install_file(id: int | str, file_url: str) -> Operation[ModelInstJobInfo | None]:
     """Restart one file download of a job (the body is the file's URL as a JSON string)."""
-    url = check.text(file_url, "file_url")
-    if not url.startswith(("http://", "https://")):
-        raise InvalidArgumentError(f"file_url must be an http(s) URL, not {check.show(url)}")
+    url = check.http_url(file_url, "file_url")
     call = Call(RESTART_FILE, "restart_install_file", {"id": check.job_id(id)}, json=url)
     payload = yield call
     return None if payload is ABSENT else parse(ModelInstJobInfo, payload, call)

@@ -6,6 +6,7 @@ import math
 import time
 from typing import Any
 
+from .._redact import scrub
 from ..dnn_model.job_models import InstallJobStatus, ModelInstJobInfo
 from ..errors import (
     InstallJobCancelledError,
@@ -13,8 +14,9 @@ from ..errors import (
     InstallJobLostError,
     InvalidArgumentError,
 )
+from . import arguments
 
-__all__ = ["JobHandleBase", "WaitClock"]
+__all__ = ["JobHandleBase", "WaitClock", "check_job_source", "check_wait_args"]
 
 
 def _identity(info: ModelInstJobInfo) -> tuple[Any, ...]:
@@ -57,16 +59,18 @@ class JobHandleBase:
         the job) or is another job's that got the same id after a server restart.
         """
         last = self._info
+        if info is not None and not isinstance(info, ModelInstJobInfo):
+            raise InvalidArgumentError(f"info must be a ModelInstJobInfo, not {info!r:.60}")
         if info is None:
             raise InstallJobLostError(
-                f"the server no longer has install job {last.id} ({last.source}): "
+                f"the server no longer has install job {last.id} ({scrub(last.source)}): "
                 "it was pruned, or the server restarted",
                 last,
             )
         if _identity(info) != self._identity:
             raise InstallJobLostError(
-                f"install job {last.id} ({last.source}) is gone: the server restarted and "
-                f"now runs another job under that id ({info.source})",
+                f"install job {last.id} ({scrub(last.source)}) is gone: the server restarted "
+                f"and now runs another job under that id ({scrub(info.source)})",
                 last,
             )
         self._info = info
@@ -85,7 +89,24 @@ class JobHandleBase:
 
     def __repr__(self) -> str:
         info = self._info
-        return f"<{type(self).__name__} id={info.id} status={info.status} source={info.source!r}>"
+        source = scrub(info.source)
+        return f"<{type(self).__name__} id={info.id} status={info.status} source={source!r}>"
+
+
+def check_wait_args(timeout: Any, poll_interval: Any, on_progress: Any) -> None:
+    """Refuse bad ``wait()`` arguments (before an install that would be waited for)."""
+    WaitClock(timeout, poll_interval)
+    if on_progress is not None and not callable(on_progress):
+        raise InvalidArgumentError(f"on_progress must be callable, not {on_progress!r:.60}")
+
+
+def check_job_source(client: Any, job_id: Any) -> Any:
+    """The repository of ``client`` for ``from_client_and_id``, its arguments checked."""
+    arguments.job_id(job_id)
+    repo = getattr(client, "dnn_model_repo", None)
+    if repo is None or not hasattr(repo, "get_install_job"):
+        raise InvalidArgumentError(f"client must be an InvokeAI client, not {client!r:.60}")
+    return repo
 
 
 class WaitClock:

@@ -164,14 +164,15 @@ def reidentify_model(key: Key) -> Operation[DnnModel]:
 
 
 def bulk_delete_models(keys: Iterable[Key]) -> Operation[BulkDeleteResult]:
-    call = Call(BULK_DELETE, "bulk_delete_models", json={"keys": check.texts(keys, "keys")})
+    call = Call(BULK_DELETE, "bulk_delete_models", json={"keys": check.model_keys(keys, "keys")})
     payload = yield call
     result: BulkDeleteResult = parse(BulkDeleteResult, payload, call)
     return result
 
 
 def bulk_reidentify_models(keys: Iterable[Key]) -> Operation[BulkReidentifyResult]:
-    call = Call(BULK_REIDENTIFY, "bulk_reidentify_models", json={"keys": check.texts(keys, "keys")})
+    body = {"keys": check.model_keys(keys, "keys")}
+    call = Call(BULK_REIDENTIFY, "bulk_reidentify_models", json=body)
     payload = yield call
     result: BulkReidentifyResult = parse(BulkReidentifyResult, payload, call)
     return result
@@ -220,7 +221,7 @@ def hf_logout() -> Operation[bool]:
 
 
 def list_huggingface_files(repo_id: str) -> Operation[HFRepoFiles]:
-    params = {"hugging_face_repo": check.text(repo_id, "repo_id")}
+    params = {"hugging_face_repo": check.repo_id(repo_id)}
     call = Call(HF_FILES, "list_huggingface_files", params=params)
     payload = yield call
     files: HFRepoFiles = parse(HFRepoFiles, payload, call)
@@ -243,6 +244,8 @@ def delete_orphaned_models(paths: Iterable[str | OrphanedModel]) -> Operation[Or
         [p.path if isinstance(p, OrphanedModel) else p for p in check.iterable(paths, "paths")],
         "paths",
     )
+    for path in wanted:
+        check.server_path(path, "each of paths")
     listing = Call(ORPHANED, "delete_orphaned_models")
     orphans = parse_records(OrphanedModel, (yield listing), listing)
     by_either = {o.path: o.path for o in orphans} | {o.absolute_path: o.path for o in orphans}

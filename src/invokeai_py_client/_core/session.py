@@ -9,7 +9,7 @@ from typing import Any, Generic, TypeVar
 from ..errors import InvalidArgumentError
 from .calls import normalize_base_url
 
-__all__ = ["Pool", "Session"]
+__all__ = ["Pool", "Session", "checked_token"]
 
 C = TypeVar("C")
 
@@ -56,14 +56,22 @@ class Pool(Generic[C]):
         return self._closed
 
 
+def checked_token(token: object) -> str | None:
+    """A bearer token as given (``""`` is None); one with a space or a line break would
+    not fit in the ``Authorization`` header, and is refused."""
+    if token is not None and not isinstance(token, str):
+        raise InvalidArgumentError("token must be a string or None")
+    if token and (token != "".join(token.split()) or not token.isprintable()):
+        raise InvalidArgumentError("a token holds no spaces, line breaks or control characters")
+    return token or None
+
+
 class Session(Generic[C]):
     """What copies of one client share: URL, token, pool and the server's version."""
 
     def __init__(self, base_url: str, token: str | None, pool: Pool[C]) -> None:
         self.base_url = normalize_base_url(base_url)
-        if token is not None and not isinstance(token, str):
-            raise InvalidArgumentError("token must be a string or None")
-        self.token = token or None
+        self.token = checked_token(token)
         self.pool = pool
         self.server_version: str | None = None
         self.events: Any = None

@@ -138,6 +138,8 @@ def legacy_settings(
     ``use_https``, with 1.1's defaults)."""
     if base_url is not None and not isinstance(base_url, str):
         raise InvalidArgumentError(f"the server URL must be a string, not {base_url!r:.60}")
+    if base_url is not None and not base_url.strip():
+        raise InvalidArgumentError("the server URL must be a non-empty string")
     bare_host = base_url is not None and "://" not in base_url
     legacy = bare_host or any(v is not None for v in (host, port, base_path, use_https))
     if not legacy:

@@ -24,6 +24,7 @@ __all__ = [
     "is_current_loop",
     "is_reconnecting",
     "map_limited",
+    "release_socket",
     "sleep",
     "within",
 ]
@@ -77,6 +78,10 @@ def is_reconnecting(sio: Any) -> bool:
     """Whether python-socketio is reconnecting this socket now."""
     task = getattr(sio, "_reconnect_task", None)
     return task is not None and bool(task.is_alive())
+
+
+def release_socket(sio: Any) -> None:
+    """Nothing to close: the threaded engine.io client keeps no session of its own."""
 
 
 def call_back(callback: Callable[[T], Any], event: T) -> None:

@@ -11,7 +11,7 @@ import httpx
 
 from .._core import app_ops
 from .._core.defaults import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
-from .._core.session import Pool, Session
+from .._core.session import Pool, Session, checked_token
 from .._core.settings import (
     LIMITS,
     MAX_CONNECTIONS,
@@ -27,7 +27,7 @@ from .._redact import redact_url
 from ..errors import InvalidArgumentError
 from . import backend
 from .event_stream import EventStream
-from .transport import Transport
+from .transport import Transport, bound_reads
 
 if TYPE_CHECKING:
     from .repository import DnnModelRepository
@@ -115,7 +115,9 @@ class InvokeAIClient:
             tls = ssl_context(verify)
 
             def new_http_client() -> httpx.Client:
-                return httpx.Client(timeout=options.timeout, verify=tls, limits=LIMITS)
+                return bound_reads(
+                    httpx.Client(timeout=options.timeout, verify=tls, limits=LIMITS)
+                )
 
             session = Session(url, token, Pool(new_http_client(), user_given=False))
             session.new_http_client = new_http_client
@@ -183,9 +185,7 @@ class InvokeAIClient:
 
     @token.setter
     def token(self, value: str | None) -> None:
-        if value is not None and not isinstance(value, str):
-            raise InvalidArgumentError("token must be a string or None")
-        self._transport.session.token = value or None
+        self._transport.session.token = checked_token(value)
 
     @property
     def timeout(self) -> Timeout:

@@ -166,6 +166,7 @@ class EventStream:
                 )
             except BaseException as err:  # a cancelled wait must not leave it half-open
                 failure = self._failed(err)
+                backend.release_socket(sio)
                 if not isinstance(err, Exception):
                     raise
                 raise failure from err
@@ -177,7 +178,8 @@ class EventStream:
         with self._lock:
             sio, self._sio = self._sio, None
         if sio is not None and backend.is_current_loop(self._loop):
-            sio.shutdown()
+            sio.shutdown()  # also stops a reconnect under way
+            backend.release_socket(sio)
         self._wake(STREAM_CLOSED)
 
     def note_sent(self, action: str, job_id: int) -> None:

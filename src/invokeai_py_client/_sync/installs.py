@@ -10,6 +10,7 @@ from typing import Any, cast
 from .._core import job_ops
 from .._core.defaults import POLL_INTERVAL, WAIT_TIMEOUT
 from .._core.job_ops import Config
+from .._core.job_state import check_wait_args
 from ..dnn_model.dnn_model_models import StarterModel, StarterModelCatalog
 from ..dnn_model.install_events import InstallProgress
 from ..dnn_model.job_models import ModelInstJobInfo
@@ -190,6 +191,7 @@ class InstallMethods:
         Raises ``InstallJobFailedError`` or ``InstallJobCancelledError`` when the job
         did not complete, ``InstallJobTimeoutError`` when ``timeout`` passed.
         """
+        check_wait_args(timeout, POLL_INTERVAL, on_progress)  # before the install is sent
         job = self.install_model(source, config, inplace, access_token)
         job.wait(timeout=timeout, on_progress=on_progress)
         return job.raise_for_status()

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, cast
 
-from .._core import model_ops
+from .._core import arguments, model_ops
 from .._core.defaults import APPLY_CONCURRENCY, APPLY_TIMEOUT
 from .._core.job_ops import Config
 from .._core.manifest_apply import (
@@ -349,6 +349,7 @@ class DnnModelRepository(InstallMethods):
         ``lock`` pins each model's hash (``apply_manifest`` then checks it).
         Records whose source a manifest cannot hold are left out.
         """
+        lock = arguments.boolean(lock, "lock")
         return ModelManifest.from_models(self.list_models(), lock=lock)
 
     def _apply_step(self, step: Step, waiter: JobWaiter) -> Any:

@@ -5,16 +5,25 @@ retries of reads, and runs the core's operations. The only code that sends reque
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from typing import Any, TypeVar
 
+import httpcore
 import httpx
 
 from .._core import app_ops
 from .._core.calls import Call, Operation, check_version
-from .._core.exchange import CallTimeout, TransportBase, drop_connection_on_5xx, past
+from .._core.exchange import (
+    CALL_DEADLINE,
+    CallTimeout,
+    TransportBase,
+    bounded,
+    drop_connection_on_5xx,
+    past,
+)
 from . import backend
 
-__all__ = ["Transport"]
+__all__ = ["Transport", "BoundedNetworkBackend", "bound_reads"]
 
 T = TypeVar("T")
 
@@ -89,6 +98,7 @@ class Transport(TransportBase[httpx.Client]):
             http = pool.acquire()
         except RuntimeError:
             raise self.closed_error(call) from None
+        bound = CALL_DEADLINE.set(deadline)  # every socket read of our pool ends by then
         try:
             request = http.build_request(
                 call.method,
@@ -112,6 +122,7 @@ class Transport(TransportBase[httpx.Client]):
             self.take_token(response)
             return response, b"".join(chunks)
         finally:
+            CALL_DEADLINE.reset(bound)
             if pool.release():
                 http.close()
 
@@ -121,3 +132,69 @@ class Transport(TransportBase[httpx.Client]):
         pool = self.session.pool
         if pool.close() and backend.is_current_loop(self.session.loop):
             pool.client.close()
+
+
+def bound_reads(http: httpx.Client) -> httpx.Client:
+    """Have ``http`` (a client this library made) wait for no socket past the deadline
+    of the call in progress: httpx's timeouts are per read, and an answer trickling in
+    a byte at a time would otherwise outlive any timeout."""
+    for transport in [http._transport, *http._mounts.values()]:  # noqa: SLF001
+        pool = getattr(transport, "_pool", None)
+        network = getattr(pool, "_network_backend", None)
+        if network is not None and not isinstance(network, BoundedNetworkBackend):
+            pool._network_backend = BoundedNetworkBackend(network)  # type: ignore[union-attr]  # noqa: SLF001
+    return http
+
+
+class BoundedNetworkBackend(httpcore.NetworkBackend):
+    """httpcore's network backend, each connect, read and write cut to the call's deadline."""
+
+    def __init__(self, network: httpcore.NetworkBackend) -> None:
+        self._network = network
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        stream = self._network.connect_tcp(
+            host, port, bounded(timeout), local_address, socket_options
+        )
+        return BoundedNetworkStream(stream)
+
+    def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
+    ) -> httpcore.NetworkStream:
+        stream = self._network.connect_unix_socket(path, bounded(timeout), socket_options)
+        return BoundedNetworkStream(stream)
+
+    def sleep(self, seconds: float) -> None:
+        self._network.sleep(seconds)
+
+
+class BoundedNetworkStream(httpcore.NetworkStream):
+    """A connection whose reads and writes end by the call's deadline (``ReadTimeout``)."""
+
+    def __init__(self, stream: httpcore.NetworkStream) -> None:
+        self._stream = stream
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._stream.read(max_bytes, bounded(timeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._stream.write(buffer, bounded(timeout))
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def start_tls(
+        self, ssl_context: Any, server_hostname: str | None = None, timeout: float | None = None
+    ) -> httpcore.NetworkStream:
+        stream = self._stream.start_tls(ssl_context, server_hostname, bounded(timeout))
+        return BoundedNetworkStream(stream)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._stream.get_extra_info(info)

@@ -74,6 +74,8 @@ def login(
             out.fail("--password-stdin needs --email", code=EXIT_USAGE)
         email = str(typer.prompt("Email", err=True))
     email = email.strip()
+    if not email:
+        out.fail("--email must not be empty", code=EXIT_USAGE)
     password = _password(out, password_stdin)
     with connect(state) as client:
         client.token = None  # log in afresh, whatever token was given or stored

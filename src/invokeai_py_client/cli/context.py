@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -129,6 +129,18 @@ def report(state: State, exc: BaseException, *, hint: str | None = None) -> int:
         message = f"unexpected {type(exc).__name__}: {exc}"
     state.out.error(message, hint=hint or hint_for(exc, state), exc=exc, code=code)
     return code
+
+
+def refuse_bad(state: State, values: Iterable[Any], check: Callable[[Any], object]) -> None:
+    """Exit 2 at the first value ``check`` refuses (``InvalidArgumentError``), before a
+    command that takes several values has sent anything for the good ones."""
+    from invokeai_py_client.errors import InvalidArgumentError
+
+    for value in values:
+        try:
+            check(value)
+        except InvalidArgumentError as exc:
+            state.out.fail(str(exc), code=EXIT_USAGE)
 
 
 def stdin_is_tty() -> bool:

@@ -8,7 +8,7 @@ import typer
 
 from invokeai_py_client._core.defaults import CLI_WAIT_TIMEOUT
 
-from .context import connect, state_of
+from .context import connect, refuse_bad, state_of
 from .job_ui import build_config, print_summary, start_installs, wait_for_jobs
 from .options import NoWait, WaitTimeout
 from .output import EXIT_USAGE
@@ -41,8 +41,11 @@ def install(
 
     With --json: one JSON array, one object per job.
     """
+    from invokeai_py_client._core.arguments import server_path
+
     state = state_of(ctx)
     out = state.out
+    refuse_bad(state, sources, lambda source: server_path(source, "source"))
     if (name is not None or description is not None) and len(sources) > 1:
         out.fail("--name and --description apply to one source only", code=EXIT_USAGE)
     install_config = build_config(name, description, config, state)

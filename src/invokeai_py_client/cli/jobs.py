@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from .context import connect, report, state_of
+from .context import connect, refuse_bad, report, state_of
 from .output import EXIT_FAILED, Output, human_size
 
 if TYPE_CHECKING:
@@ -75,8 +75,11 @@ def cancel(
     job_ids: Annotated[list[int], typer.Argument(help="Ids of the jobs to cancel.")],
 ) -> None:
     """Cancel install jobs (a job that has ended is left as it is)."""
+    from invokeai_py_client._core.arguments import job_id as checked_job_id
+
     state = state_of(ctx)
     out = state.out
+    refuse_bad(state, job_ids, checked_job_id)
     results: list[dict[str, Any]] = []
     code = 0
     with connect(state) as client:

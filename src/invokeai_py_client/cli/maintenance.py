@@ -14,7 +14,7 @@ from invokeai_py_client._core.defaults import CLI_WAIT_TIMEOUT
 from .context import confirm_delete, connect, refuse_without_yes, report, state_of
 from .job_ui import print_summary, start_installs, wait_for_jobs
 from .models import model_json
-from .options import Yes
+from .options import Yes, seconds
 from .output import EXIT_FAILED, EXIT_USAGE, Output, human_size
 
 if TYPE_CHECKING:
@@ -46,7 +46,8 @@ def scan(
         bool, typer.Option("--no-wait", help="With --install: start the jobs and return.")
     ] = False,
     timeout: Annotated[
-        float, typer.Option("--timeout", help="With --install: seconds to wait.", min=0)
+        float,
+        typer.Option("--timeout", help="With --install: seconds to wait.", min=0, callback=seconds),
     ] = CLI_WAIT_TIMEOUT,
 ) -> None:
     """List the model files and folders in a folder on the server, installed or not.

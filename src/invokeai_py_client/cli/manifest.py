@@ -29,6 +29,7 @@ from .context import (
 )
 from .job_ui import job_label, progress_display
 from .manifest_text import describe, print_plan, print_report
+from .options import seconds
 from .output import EXIT_DRIFT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE
 
 if TYPE_CHECKING:
@@ -82,11 +83,12 @@ def _servers(ctx: typer.Context, state: State, manifest: ModelManifest) -> list[
     source = ctx.find_root().get_parameter_source("url")
     if getattr(source, "name", None) != "COMMANDLINE" and manifest.servers:
         servers = []
-        for entry in manifest.servers:
+        for i, entry in enumerate(manifest.servers):
             try:
                 token = entry.resolved_token() or state.token_for(entry.url)
             except ManifestError as exc:
-                state.out.fail(f"server {entry.url}: {exc}", code=EXIT_USAGE)
+                where = manifest.location(i, "servers")
+                state.out.fail(f"{where}: servers[{i}].token: {exc}", code=EXIT_USAGE)
             state.out.secrets.extend(t for t in [token] if t)
             servers.append(Server(entry.url, token))
         return servers
@@ -194,7 +196,10 @@ def apply(
         typer.Option("--concurrency", "-j", help="Install requests at a time, per server.", min=1),
     ] = APPLY_CONCURRENCY,
     timeout: Annotated[
-        float, typer.Option("--timeout", help="Seconds to wait for the installs.", min=0)
+        float,
+        typer.Option(
+            "--timeout", help="Seconds to wait for the installs.", min=0, callback=seconds
+        ),
     ] = CLI_WAIT_TIMEOUT,
     yes: Annotated[
         bool, typer.Option("--yes", "-y", help="Delete (--prune) without asking.")
@@ -321,6 +326,8 @@ def export(
 
     state = state_of(ctx)
     out = state.out
+    if output is not None and not output.parent.is_dir():
+        out.fail(f"cannot write {output}: no such directory", code=EXIT_USAGE)
     with connect(state) as client:
         models = client.dnn_model_repo.list_models()
     manifest = ModelManifest.from_models(models, lock=lock)

@@ -6,7 +6,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from .context import confirm_delete, connect, refuse_without_yes, report, state_of
+from .context import (
+    confirm_delete,
+    connect,
+    refuse_bad,
+    refuse_without_yes,
+    report,
+    state_of,
+)
 from .options import BaseFilter, TypeFilter, Yes
 from .output import EXIT_FAILED, Output, human_size
 
@@ -125,8 +132,11 @@ def delete(
     yes: Yes = False,
 ) -> None:
     """Delete models (their records, and their files under the models directory)."""
+    from invokeai_py_client._core.arguments import model_key
+
     state = state_of(ctx)
     out = state.out
+    refuse_bad(state, keys, model_key)
     refuse_without_yes(state, yes, f"{len(keys)} model(s)")
     results: list[dict[str, Any]] = []
     code = 0

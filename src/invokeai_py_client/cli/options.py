@@ -6,7 +6,15 @@ from typing import Annotated
 
 import typer
 
-__all__ = ["BaseFilter", "NoWait", "TypeFilter", "WaitTimeout", "Yes"]
+__all__ = ["BaseFilter", "NoWait", "TypeFilter", "WaitTimeout", "Yes", "seconds"]
+
+
+def seconds(value: float) -> float:
+    """A ``--timeout`` (click's ``min=0`` lets NaN through: refused here, before any request)."""
+    if value != value:
+        raise typer.BadParameter("must be a number of seconds, not nan")
+    return value
+
 
 BaseFilter = Annotated[
     list[str] | None,
@@ -17,6 +25,7 @@ TypeFilter = Annotated[
 ]
 NoWait = Annotated[bool, typer.Option("--no-wait", help="Start the jobs and return their ids.")]
 WaitTimeout = Annotated[
-    float, typer.Option("--timeout", help="Seconds to wait for all jobs.", min=0)
+    float,
+    typer.Option("--timeout", help="Seconds to wait for all jobs.", min=0, callback=seconds),
 ]
 Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]

@@ -65,10 +65,13 @@ class Output:
     # -- masking -----------------------------------------------------------------------
 
     def mask(self, text: str) -> str:
-        """``text`` with every secret replaced by ``***``."""
+        """``text`` with every secret replaced by ``***``, and any token, key or password
+        written into a URL (``?token=***``, ``https://user:***@host``)."""
+        from invokeai_py_client._redact import scrub
+
         for secret in self.secrets:
             text = text.replace(secret, "***")
-        return text
+        return str(scrub(text))
 
     # -- results -------------------------------------------------------------------------
 

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from .context import State, connect, report, state_of
+from .context import State, connect, refuse_bad, report, state_of
 from .job_ui import build_config
 from .models import print_record
 from .output import EXIT_USAGE
@@ -86,8 +86,11 @@ def convert(
     keys: Annotated[list[str], typer.Argument(help="Keys of checkpoint models to convert.")],
 ) -> None:
     """Convert checkpoint models to diffusers (each gets a new key); one line per model."""
+    from invokeai_py_client._core.arguments import model_key
+
     state = state_of(ctx)
     out = state.out
+    refuse_bad(state, keys, model_key)
     results: list[dict[str, Any]] = []
     code = 0
     with connect(state) as client:
@@ -127,8 +130,11 @@ def reidentify(
 
     Names, descriptions, trigger phrases and cover images are kept.
     """
+    from invokeai_py_client._core.arguments import model_key
+
     state = state_of(ctx)
     out = state.out
+    refuse_bad(state, keys, model_key)
     results: list[dict[str, Any]] = []
     code = 0
     with connect(state) as client:

@@ -14,7 +14,7 @@ import typer
 
 from invokeai_py_client._core.defaults import CLI_WAIT_TIMEOUT
 
-from .context import State, connect, hint_for, report, state_of
+from .context import State, connect, hint_for, refuse_bad, report, state_of
 from .job_ui import Started, print_summary, wait_for_jobs
 from .options import BaseFilter, NoWait, TypeFilter, WaitTimeout
 from .output import EXIT_USAGE
@@ -85,8 +85,12 @@ def list_starters(
 
     A starter's id is base/type/name; --json gives it as "id".
     """
+    from invokeai_py_client._core.arguments import text
+
     state = state_of(ctx)
     out = state.out
+    refuse_bad(state, base or [], lambda value: text(value, "--base"))
+    refuse_bad(state, [] if type_ is None else [type_], lambda value: text(value, "--type"))
     with connect(state) as client:
         catalog = client.dnn_model_repo.list_starter_models()
     found = [
@@ -117,8 +121,11 @@ def install_starter(
 
     With --json: one JSON array, one object per job.
     """
+    from invokeai_py_client._core.arguments import text
+
     state = state_of(ctx)
     out = state.out
+    refuse_bad(state, [name], lambda value: text(value, "the starter's name"))
     with connect(state, events=not no_wait) as client:
         repo = client.dnn_model_repo
         model = _find(state, repo.list_starter_models().starter_models, name)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from enum import Enum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
+
+from .._redact import scrub
 
 __all__ = ["ApiModel", "OpenStrEnum"]
 
@@ -49,3 +52,8 @@ class ApiModel(BaseModel):
     def extra(self) -> dict[str, Any]:
         """Fields the server sent that this model does not declare."""
         return self.__pydantic_extra__ if self.__pydantic_extra__ is not None else {}
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        """The fields ``repr`` and ``str`` show, a token in a URL masked (``?token=***``)."""
+        for name, value in super().__repr_args__():
+            yield name, scrub(value) if isinstance(value, (str, dict, list)) else value

@@ -6,7 +6,7 @@ import difflib
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ..errors import InvalidArgumentError
 from ._base import ApiModel, OpenStrEnum
@@ -199,6 +199,13 @@ class ModelInstallConfig(BaseModel):
     capabilities: dict[str, Any] | None = None
     extra: dict[str, Any] = Field(default_factory=dict)
 
+    @field_validator("name")
+    @classmethod
+    def _name_is_not_blank(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("a model's name must not be empty or blank")
+        return value
+
     def to_record_changes(self) -> dict[str, Any]:
         """The JSON body the server expects: the fields set, plus ``extra``."""
         body = self.model_dump(mode="json", exclude_unset=True, exclude={"extra"})
@@ -224,7 +231,8 @@ def _problems(err: ValidationError) -> str:
     parts = []
     for problem in err.errors():
         where = ".".join(str(p) for p in problem.get("loc", ())) or "value"
-        parts.append(f"{where}: {problem['msg']} (got {problem.get('input')!r})")
+        message = str(problem["msg"]).removeprefix("Value error, ")
+        parts.append(f"{where}: {message} (got {problem.get('input')!r})")
     return "; ".join(parts)
 
 

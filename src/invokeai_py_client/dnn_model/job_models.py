@@ -5,9 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field, computed_field, model_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    computed_field,
+    field_validator,
+    model_validator,
+)
 
-from .._redact import without_secrets
+from .._redact import scrub, without_secrets
 from ._base import ApiModel, OpenStrEnum
 from .dnn_model_types import DnnModel
 
@@ -93,6 +101,14 @@ class DownloadPart(ApiModel):
     job_started: datetime | None = None
     job_ended: datetime | None = None
 
+    @field_validator("job_started", "job_ended", mode="wrap")
+    @classmethod
+    def _timestamp_or_none(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        try:
+            return handler(value)
+        except ValidationError:  # 6.8 declares any string: one that is no time is None
+            return None
+
 
 class InstallJobErrorInfo(BaseModel):
     """Why an install job failed: the server's exception name, message and traceback."""
@@ -138,7 +154,8 @@ class ModelInstJobInfo(ApiModel):
     def from_server(cls, data: dict[str, Any]) -> dict[str, Any]:
         """The server's job dict in this model's terms (source as text, error info, ...)."""
         data = without_secrets(data)
-        if "source_info" in data:
+        if "source_info" in data:  # this model's own dump, given back
+            data.pop("progress", None)  # computed, not an input (else it lands in extra)
             return data
         source = data.get("source")
         config_out = data.pop("config_out", None)
@@ -221,7 +238,7 @@ class ModelInstJobInfo(ApiModel):
 
     def describe(self) -> str:
         """One line for people: id, source, status and, when failed, why."""
-        line = f"install job {self.id} ({self.source}): {self.status}"
+        line = f"install job {self.id} ({scrub(self.source)}): {self.status}"
         if self.is_duplicate:
             return line + " - the model is already installed"
         return f"{line} - {self.message}" if self.message else line

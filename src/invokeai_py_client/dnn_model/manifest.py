@@ -122,6 +122,13 @@ class ManifestModel(_Strict):
     def _token_is_reference(cls, value: str | None) -> str | None:
         return env_reference(value, "access_token")
 
+    @field_validator("name")
+    @classmethod
+    def _name_is_not_empty(cls, value: str | None) -> str | None:
+        if value == "":  # whitespace is stripped first
+            raise ValueError("a model's name must not be empty")
+        return value
+
     @model_validator(mode="after")
     def _source_makes_sense(self) -> ManifestModel:
         check = source_problem if "${" in self.source else static_source_problem
@@ -192,10 +199,11 @@ class ModelManifest(_Strict):
             raise ValueError(_duplicate_message(self.models, *duplicate))
         return self
 
-    def location(self, index: int) -> str:
-        """Where ``models[index]`` is written: ``file:line``, or the file (or
-        ``manifest``) when the line is unknown, as for a manifest built in code."""
-        return self._origin.at(("models", index))
+    def location(self, index: int, section: Literal["models", "servers"] = "models") -> str:
+        """Where ``models[index]`` (or ``servers[index]``) is written: ``file:line``, or
+        the file (or ``manifest``) when the line is unknown, as for a manifest built in
+        code."""
+        return self._origin.at((section, index))
 
     # -- reading -------------------------------------------------------------
 
@@ -290,7 +298,7 @@ class ModelManifest(_Strict):
 
 def _entry_of(model: DnnModel, *, lock: bool) -> ManifestModel | None:
     source = str(scrub((model.source or "").strip()))
-    entry: dict[str, Any] = {"source": source, "name": model.name}
+    entry: dict[str, Any] = {"source": source, "name": model.name.strip() or None}
     if source_kind(source) == "hf":
         entry["source"], variant, subfolder = split_repo_source(source)
         entry.update({"variant": variant, "subfolder": subfolder})
