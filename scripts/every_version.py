@@ -7,10 +7,11 @@ Usage (from the repo root, on demand; not part of ``.ci/run``)::
     .venv/bin/python scripts/every_version.py --list          # the versions, nothing run
     .venv/bin/python scripts/every_version.py --table         # the table so far, as Markdown
 
-One version at a time: the test bed installs it (``testbed.provision``; pip reuses the
-wheels it downloaded before, from its own cache), ``pytest tests/integration
-tests/testbed`` runs against it, and its environment (about 7 GB) is removed afterwards,
-except for the versions CI keeps (6.8.1, 6.14.2). Each result goes to
+One version at a time: its wheels are downloaded into ``<test-bed cache>/wheels`` (``pip
+download``, which skips the files already there, so that later versions reuse them), the
+test bed installs it from there alone (``testbed.provision`` with ``PIP_NO_INDEX``),
+``pytest tests/integration tests/testbed`` runs against it, and its environment (about
+7 GB) is removed afterwards, except for the versions CI keeps (6.8.1, 6.14.2). Each result goes to
 ``docs/every-version.tsv`` as it ends, so a run can stop and go on later: versions
 already there are skipped unless named. The versions come from the package registry's
 JSON API (the newest non-pre-release patch of each 6.x minor); ``--versions-from FILE``
@@ -20,6 +21,7 @@ reads them from a file instead (one per line), for a machine without the registr
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import os
@@ -30,6 +32,7 @@ import sys
 import time
 import urllib.request
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -91,6 +94,32 @@ def junit_counts(path: Path) -> dict[str, int]:
     return {"passed": passed, "failed": failed, "skipped": skipped, "errors": errors}
 
 
+@contextlib.contextmanager
+def local_wheels(version: str) -> Iterator[None]:
+    """Download what InvokeAI ``version`` needs into the shared wheel folder (files already
+    there are not fetched again), then let pip install from that folder alone."""
+    wheels = provision.cache_dir() / "wheels"
+    wheels.mkdir(parents=True, exist_ok=True)
+    if not provision.is_provisioned(version):
+        print(f"every_version: {version}: downloading what pip lacks into {wheels}", flush=True)
+        subprocess.run(
+            [sys.executable, "-m", "pip", "download", "-q", f"invokeai=={version}",
+             "-d", str(wheels)],
+            check=True,
+        )  # fmt: skip
+    saved = {k: os.environ.get(k) for k in ("PIP_NO_INDEX", "PIP_FIND_LINKS")}
+    links = " ".join(filter(None, [os.environ.get("PIP_FIND_LINKS"), str(wheels)]))
+    os.environ.update(PIP_NO_INDEX="1", PIP_FIND_LINKS=links)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 def measure(version: str) -> dict[str, str]:
     """Install ``version``, run the suite against it, remove it; its table row."""
     started = time.monotonic()
@@ -100,8 +129,9 @@ def measure(version: str) -> dict[str, str]:
     report.parent.mkdir(exist_ok=True)
     note = ""
     try:
-        provision.ensure_invokeai(version)
-    except provision.ProvisionError as exc:
+        with local_wheels(version):
+            provision.ensure_invokeai(version)
+    except (provision.ProvisionError, subprocess.CalledProcessError) as exc:
         note = f"not installable: {str(exc).splitlines()[0]}"
     if not note:
         log = report.with_suffix(".log")

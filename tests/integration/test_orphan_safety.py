@@ -41,7 +41,9 @@ def test_only_listed_orphans_are_deleted(
     tm.write_embedding_sd1(orphan, "orphan.safetensors")
     try:
         for bad in (["."], [in_use], [orphan.name, "."], ["no-such-folder"]):
-            with pytest.raises(InvalidArgumentError, match="nothing was deleted"):
+            # "." is refused before the orphan list is read; the others once it is
+            refused = "must name a model's path" if "." in bad else "nothing was deleted"
+            with pytest.raises(InvalidArgumentError, match=refused):
                 repo.delete_orphaned_models(bad)
         assert (invokeai_server.models_dir / record.path).exists()
         assert orphan.exists()
