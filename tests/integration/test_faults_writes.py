@@ -93,9 +93,31 @@ def test_install_reset_before_reaching_the_server_installs_nothing(
     _settled(direct, source, installed)
 
 
+def _update(repo: Any, key: str, fault: str) -> None:
+    repo.update_model(key, {"name": f"renamed-{fault}"})
+
+
+def _updated(direct: InvokeAIClient, key: str, fault: str) -> bool:
+    after = direct.dnn_model_repo.get_model_by_key(key)
+    return after is not None and after.name == f"renamed-{fault}"
+
+
+def _delete(repo: Any, key: str, fault: str) -> None:
+    repo.delete_model(key)
+
+
+def _deleted(direct: InvokeAIClient, key: str, fault: str) -> bool:
+    return direct.dnn_model_repo.get_model_by_key(key) is None
+
+
+RECORD_WRITES = {"PATCH": (_update, _updated), "DELETE": (_delete, _deleted)}
+
+
+@pytest.mark.parametrize("method", sorted(RECORD_WRITES))
 @pytest.mark.parametrize("fault", sorted(FAULTS))
-def test_update_is_sent_once(
+def test_update_and_delete_are_sent_once(
     fault: str,
+    method: str,
     proxy: FaultProxy,
     make_client: MakeClient,
     direct: InvokeAIClient,
@@ -103,34 +125,13 @@ def test_update_is_sent_once(
     installed: list[str],
 ) -> None:
     rule, error = FAULTS[fault]
+    write, done = RECORD_WRITES[method]
     model = install_tiny(direct, tiny_models_dir, installed)
-    proxy.add(Rule(method="PATCH", path=RECORD, **rule))
+    proxy.add(Rule(method=method, path=RECORD, **rule))
     client = make_client(proxy.url, events=False)
     with pytest.raises(error) as caught:
-        client.dnn_model_repo.update_model(model.key, {"name": f"renamed-{fault}"})
-    assert caught.value.details["method"] == "PATCH"
-    assert proxy.stats.count("PATCH", sent=False) == 1
-    assert proxy.stats.count("PATCH") == 1
-    after = direct.dnn_model_repo.get_model_by_key(model.key)
-    assert after is not None and after.name == f"renamed-{fault}"  # the server did it
-
-
-@pytest.mark.parametrize("fault", sorted(FAULTS))
-def test_delete_is_sent_once(
-    fault: str,
-    proxy: FaultProxy,
-    make_client: MakeClient,
-    direct: InvokeAIClient,
-    tiny_models_dir: Path,
-    installed: list[str],
-) -> None:
-    rule, error = FAULTS[fault]
-    model = install_tiny(direct, tiny_models_dir, installed)
-    proxy.add(Rule(method="DELETE", path=RECORD, **rule))
-    client = make_client(proxy.url, events=False)
-    with pytest.raises(error) as caught:
-        client.dnn_model_repo.delete_model(model.key)
-    assert caught.value.details["method"] == "DELETE"
-    assert proxy.stats.count("DELETE", sent=False) == 1
-    assert proxy.stats.count("DELETE") == 1
-    assert direct.dnn_model_repo.get_model_by_key(model.key) is None  # the server did it
+        write(client.dnn_model_repo, model.key, fault)
+    assert caught.value.details["method"] == method
+    assert proxy.stats.count(method, sent=False) == 1
+    assert proxy.stats.count(method) == 1
+    assert done(direct, model.key, fault)  # the server did it
