@@ -28,6 +28,9 @@ from typing import Any
 from testbed.provision import configured_version, ensure_invokeai
 
 SCHEMA_VERSION = "4.0.2"  # 6.8 reads it as is; 6.14 migrates it (and rewrites the file)
+# InvokeAI refuses downloads from loopback and private addresses from 6.13.8 (and 6.14) on,
+# unless ``allow_private_download_urls`` is set; the tests serve their files on loopback.
+PRIVATE_URLS_REFUSED_SINCE = (6, 13, 8)
 STOP_GRACE_SECONDS = 20.0
 _PREFIX = "invokeai-testbed-"
 _OWNER_FILE = "owner.pid"
@@ -142,8 +145,8 @@ class InvokeAIServer:
     def config(self) -> dict[str, Any]:
         """The settings written to ``invokeai.yaml``; everything else stays default."""
         cfg: dict[str, Any] = {"host": self.host, "port": self.port, "device": "cpu"}
-        if version_tuple(self.version) >= (6, 14):
-            # Unknown keys are a validation error (pydantic-settings forbids extras) on 6.8.
+        if version_tuple(self.version) >= PRIVATE_URLS_REFUSED_SINCE:
+            # Older versions have no such key, and an unknown key is a validation error.
             cfg["allow_private_download_urls"] = True
         if self.multiuser:
             cfg["multiuser"] = True

@@ -19,7 +19,7 @@ Every failure of a public call reaches the caller as one of these::
     │   │   ├── FailedDependencyError (424)
     │   │   └── ServerError (5xx)
     │   └── UnexpectedResponseError: an answer we cannot read (HTML, broken JSON, wrong shape)
-    ├── UnsupportedByServerError: the server's version lacks the route
+    ├── UnsupportedByServerError: the server's version lacks the route (or a part of it)
     ├── EventStreamError: no event stream to be had (no socket.io library, refused, off)
     └── ModelManagerError: an install failed (1.1's name)
         ├── InstallStartError (alias ModelInstallStartError): the server refused to start
@@ -277,13 +277,17 @@ class UnexpectedResponseError(APIRequestError):
 
 
 class UnsupportedByServerError(InvokeAIError):
-    """The connected server is too old for this call."""
+    """The connected server is too old for this call (or for ``feature``, a part of it)."""
 
-    def __init__(self, call: str, *, server_version: str, minimum_version: str) -> None:
+    def __init__(
+        self, call: str, *, server_version: str, minimum_version: str, feature: str | None = None
+    ) -> None:
+        what = f"{call}() with {feature}" if feature else f"{call}()"
         super().__init__(
-            f"{call}() needs InvokeAI {minimum_version} or newer; the server runs {server_version}"
+            f"{what} needs InvokeAI {minimum_version} or newer; the server runs {server_version}"
         )
         self.call = call
+        self.feature = feature
         self.server_version = server_version
         self.minimum_version = minimum_version
 

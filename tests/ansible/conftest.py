@@ -10,7 +10,10 @@ InvokeAI 6.14.2 (inventory host ``invokeai-a``) and 6.8.1 (``invokeai-b``).
   each test, so each test's models are new to both servers).
 - ``playbook``: ``playbook("apply.yml", "--check", ...)`` runs an example playbook with
   the example inventory, pointed at the fleet by ``INVOKEAI_URL_A``/``INVOKEAI_URL_B``
-  and at ``models_dir`` by ``-e invokeai_models_dir=...``.
+  (``urls={"invokeai-a": ...}`` points a host elsewhere) and at ``models_dir`` by
+  ``-e invokeai_models_dir=...``.
+- ``vault_args(folder, **variables)``: the variables in an Ansible Vault file, as the
+  ``ansible-playbook`` arguments that read it.
 - ``clean_fleet`` (autouse): the models a test added are deleted after it (6.8.1 refuses
   a second model with the same name, type and base).
 - ``server_state``: ``server_state()`` snapshots, per host, the records and the install
@@ -171,7 +174,9 @@ def playbook(
 ) -> Playbook:
     env = ansible_environment(fleet, collections_path)
 
-    def run(name: str, *args: str, models: Path | None = None) -> Run:
+    def run(
+        name: str, *args: str, models: Path | None = None, urls: dict[str, str] | None = None
+    ) -> Run:
         command = [
             str(BIN / "ansible-playbook"),
             "-i",
@@ -184,7 +189,7 @@ def playbook(
         done = subprocess.run(
             command,
             cwd=EXAMPLES,
-            env=env,
+            env={**env, **{URL_VARIABLES[h]: url for h, url in (urls or {}).items()}},
             capture_output=True,
             text=True,
             timeout=PLAYBOOK_TIMEOUT,
@@ -198,6 +203,29 @@ def playbook(
         return Run(done.returncode, output, recap)
 
     return run
+
+
+def vault_args(folder: Path, **variables: str) -> tuple[str, ...]:
+    """``variables`` encrypted with ``ansible-vault`` into ``folder``; the arguments of
+    ``ansible-playbook`` that read them."""
+    password = folder / "vault-password"
+    password.write_text("vault-password-for-the-test\n")
+    secrets = folder / "vault.yml"
+    secrets.write_text("".join(f"{name}: {value}\n" for name, value in variables.items()))
+    subprocess.run(
+        [
+            str(BIN / "ansible-vault"),
+            "encrypt",
+            str(secrets),
+            "--vault-password-file",
+            str(password),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    assert not any(value in secrets.read_text() for value in variables.values())
+    return "-e", f"@{secrets}", "--vault-password-file", str(password)
 
 
 @dataclass(frozen=True)

@@ -4,12 +4,11 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 from invokeai_py_client import InvokeAIClient
 from testbed.server import InvokeAIServer
-from tests.ansible.conftest import BIN, Playbook, StateOf
+from tests.ansible.conftest import Playbook, StateOf, vault_args
 
 HOSTS = ["invokeai-a", "invokeai-b"]
 BOTH_CHANGED = dict.fromkeys(HOSTS, 1)
@@ -98,24 +97,7 @@ def test_a_bad_source_fails_that_host_and_the_other_goes_on(
 
 
 def test_the_vault_token_never_appears_in_the_output(playbook: Playbook, tmp_path: Path) -> None:
-    password = tmp_path / "vault-password"
-    password.write_text("vault-password-for-the-test\n")
-    secrets = tmp_path / "vault.yml"
-    secrets.write_text(f"vault_invokeai_token: {SECRET}\n")
-    subprocess.run(
-        [
-            str(BIN / "ansible-vault"),
-            "encrypt",
-            str(secrets),
-            "--vault-password-file",
-            str(password),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-    assert SECRET not in secrets.read_text()
-    vault = ("-e", f"@{secrets}", "--vault-password-file", str(password))
+    vault = vault_args(tmp_path, vault_invokeai_token=SECRET)
     run = playbook("apply.yml", *vault, "-vvv")
     assert run.returncode == 0, run.output
     assert "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER" in run.output  # the token was passed

@@ -150,9 +150,7 @@ class AsyncRepoFacade(_CoroutineProxy):
         self._runner = runner
 
     def wait_all(self, jobs: Any, **kwargs: Any) -> list[ModelInstJobInfo]:
-        return self._runner.run(
-            self._target.wait_all(_unwrap(jobs), **kwargs)
-        )
+        return self._runner.run(self._target.wait_all(_unwrap(jobs), **kwargs))
 
     def as_completed(self, jobs: Any, **kwargs: Any) -> Iterator[Any]:
         """A sync generator over the async one (built on first ``next``, as the sync's)."""

@@ -39,6 +39,7 @@ LIST = r"^/api/v2/models/$"
 TIMEOUT = 2.0  # the clients' timeout in the deadline tests
 SLACK = 1.0  # the issue's bound: the configured timeout plus 1 s
 
+
 def _get_model(client: Any, key: str) -> Any:
     return client.dnn_model_repo.get_model_by_key(key)
 

@@ -57,13 +57,17 @@ def test_install_moved_into_models_dir(
     install_and_wait: InstallAndWait,
     tiny_models_dir: Path,
     invokeai_server: InvokeAIServer | None,
+    server_version: tuple[int, ...],
 ) -> None:
+    """``inplace=False`` takes the file into the models dir: moved from InvokeAI 6.3 on,
+    copied before."""
     path = tm.write_lora_sd1(tiny_models_dir)
     _, info = install_and_wait(path, inplace=False)
 
     assert info.status == InstallJobStatus.COMPLETED, info.describe()
     assert info.model_key
-    assert not path.exists(), "inplace=False moves the file into the models dir"
+    moves = server_version >= (6, 3)
+    assert path.exists() != moves, f"inplace=False {'moves' if moves else 'copies'} the file"
     record = client.dnn_model_repo.get_model_by_key(info.model_key)
     assert record is not None
     assert record.path and not Path(record.path).is_absolute(), record.path

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -91,24 +91,36 @@ def write_manifest(path: Path, entries: list[dict[str, Any]], **top: Any) -> Pat
     return path
 
 
-def tiny_set(folder: Path) -> list[dict[str, Any]]:
-    """Three tiny models with settings: a LoRA and an embedding in place, a VAE moved."""
-    return [
-        {
+LORA_SETTINGS_SINCE = (6, 6)  # InvokeAI 6.6 took a LoRA's default settings
+TinySet = Callable[[Path], list[dict[str, Any]]]
+
+
+@pytest.fixture(scope="module")
+def tiny_set(server_version: tuple[int, ...]) -> TinySet:
+    """Three tiny models with settings: a LoRA and an embedding in place, a VAE moved. The
+    LoRA's default weight only where the server takes it."""
+
+    def entries(folder: Path) -> list[dict[str, Any]]:
+        lora: dict[str, Any] = {
             "source": str(tm.write_lora_sd1(folder)),
             "name": "Tiny LoRA",
             "trigger_phrases": ["tiny", "lora"],
-            "default_settings": {"weight": 0.75},
             "inplace": True,
-        },
-        {
-            "source": str(tm.write_embedding_sd1(folder)),
-            "name": "tiny-embedding",
-            "description": "A tiny embedding",
-            "inplace": True,
-        },
-        {"source": str(tm.write_vae_sd1(folder)), "name": "Tiny VAE"},
-    ]
+        }
+        if server_version >= LORA_SETTINGS_SINCE:
+            lora["default_settings"] = {"weight": 0.75}
+        return [
+            lora,
+            {
+                "source": str(tm.write_embedding_sd1(folder)),
+                "name": "tiny-embedding",
+                "description": "A tiny embedding",
+                "inplace": True,
+            },
+            {"source": str(tm.write_vae_sd1(folder)), "name": "Tiny VAE"},
+        ]
+
+    return entries
 
 
 def keys_of(report: Any) -> list[str]:
@@ -119,7 +131,7 @@ def keys_of(report: Any) -> list[str]:
 
 
 def test_apply_twice_the_second_sends_no_write(
-    client: Client, tiny_models_dir: Path, installed: list[str], sent: Sent
+    client: Client, tiny_models_dir: Path, tiny_set: TinySet, installed: list[str], sent: Sent
 ) -> None:
     repo = client.dnn_model_repo
     entries = tiny_set(tiny_models_dir)
@@ -131,7 +143,9 @@ def test_apply_twice_the_second_sends_no_write(
     lora = repo.get_model_by_key(first.results[0].model.key)
     assert lora is not None and lora.name == "Tiny LoRA"
     assert sorted(lora.trigger_phrases or []) == ["lora", "tiny"]
-    assert (lora.default_settings or {})["weight"] == 0.75
+    assert (lora.default_settings or {}).get("weight") == entries[0].get(
+        "default_settings", {}
+    ).get("weight")
     embedding = repo.get_model_by_key(first.results[1].model.key)
     assert embedding is not None and embedding.description == "A tiny embedding"
 
@@ -146,30 +160,43 @@ def test_apply_twice_the_second_sends_no_write(
 
 
 def test_settings_drift_is_updated_in_place(
-    client: Client, tiny_models_dir: Path, installed: list[str], sent: Sent
+    client: Client, tiny_models_dir: Path, tiny_set: TinySet, installed: list[str], sent: Sent
 ) -> None:
     repo = client.dnn_model_repo
     entry = tiny_set(tiny_models_dir)[0]
     first = repo.apply_manifest({"models": [entry]}, timeout=TIMEOUT)
     installed.extend(keys_of(first))
     key = first.results[0].model.key
-    changed = {**entry, "name": "Renamed LoRA", "default_settings": {"weight": 0.5}}
+    setting: dict[str, Any] = (
+        {"default_settings": {"weight": 0.5}}
+        if "default_settings" in entry
+        else {"description": "drifted"}
+    )
+    changed = {**entry, "name": "Renamed LoRA", **setting}
 
     plan = repo.plan_manifest({"models": [changed]})
     (change,) = plan.changes
     assert change.action is PlanAction.UPDATE and change.model.key == key
-    assert set(change.changes) == {"name", "default_settings"}
+    assert set(change.changes) == {"name", *setting}
     sent.requests.clear()
     report = repo.apply_manifest({"models": [changed]})
     assert report.counts()["done"] == 1
     assert [m for m, _ in sent.writes] == ["PATCH"]
     model = repo.get_model_by_key(key)
-    assert model.name == "Renamed LoRA" and model.default_settings["weight"] == 0.5
+    assert model.name == "Renamed LoRA"
+    if "default_settings" in setting:
+        assert model.default_settings["weight"] == 0.5
+    else:
+        assert model.description == "drifted"
     assert not repo.plan_manifest({"models": [changed]}).has_drift
 
 
 def test_one_failure_does_not_stop_the_rest(
-    client: Client, tiny_models_dir: Path, installed: list[str], file_server: FileServer
+    client: Client,
+    tiny_models_dir: Path,
+    tiny_set: TinySet,
+    installed: list[str],
+    file_server: FileServer,
 ) -> None:
     good = tiny_set(tiny_models_dir)
     missing = {"source": str(tiny_models_dir / "not-there.safetensors")}
@@ -252,7 +279,7 @@ def test_export_never_writes_a_token(
 
 
 def test_prune_and_export_to_a_fresh_server(
-    fresh: str, make_client: MakeClient, tiny_models_dir: Path, sent: Sent
+    fresh: str, make_client: MakeClient, tiny_models_dir: Path, tiny_set: TinySet, sent: Sent
 ) -> None:
     source = make_client(fresh)
     repo = source.dnn_model_repo
@@ -303,7 +330,11 @@ def run_cli(*args: str, input: str | None = None, env: dict[str, str] | None = N
 
 
 def test_cli_plan_apply_export_on_one_server(
-    invokeai_url: str, tiny_models_dir: Path, installed: list[str], tmp_path: Path
+    invokeai_url: str,
+    tiny_models_dir: Path,
+    tiny_set: TinySet,
+    installed: list[str],
+    tmp_path: Path,
 ) -> None:
     file = write_manifest(tmp_path / "models.json", tiny_set(tiny_models_dir))
     drift = run_cli("--url", invokeai_url, "--json", "plan", str(file), "--exit-code")
@@ -347,7 +378,7 @@ def test_cli_bad_manifests_and_usage(invokeai_url: str, tmp_path: Path) -> None:
 
 
 def test_cli_prune_needs_yes_off_a_terminal(
-    fresh: str, tiny_models_dir: Path, tmp_path: Path
+    fresh: str, tiny_models_dir: Path, tiny_set: TinySet, tmp_path: Path
 ) -> None:
     entries = tiny_set(tiny_models_dir)
     with InvokeAIClient.from_url(fresh) as c:
@@ -375,7 +406,12 @@ def test_cli_prune_needs_yes_off_a_terminal(
 
 
 def test_cli_several_servers_at_once(
-    invokeai_url: str, fresh: str, tiny_models_dir: Path, installed: list[str], tmp_path: Path
+    invokeai_url: str,
+    fresh: str,
+    tiny_models_dir: Path,
+    tiny_set: TinySet,
+    installed: list[str],
+    tmp_path: Path,
 ) -> None:
     entries = tiny_set(tiny_models_dir)[:2]  # in place: both servers read the same files
     file = write_manifest(tmp_path / "m.json", entries)

@@ -29,6 +29,13 @@ from invokeai_py_client.errors import (
 from testbed import tiny_models as tm
 from testbed.provision import configured_version
 from testbed.server import InvokeAIServer, start_server, version_tuple
+from tests.accounts import (
+    ADMIN_EMAIL,
+    ADMIN_PASSWORD,
+    USER_EMAIL,
+    USER_PASSWORD,
+    create_accounts,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -41,11 +48,6 @@ if version_tuple(VERSION) < (6, 12):
         allow_module_level=True,
     )
 
-ADMIN_EMAIL = "admin@example.com"
-ADMIN_PASSWORD = "Adm1n-Secret-Pass"
-USER_EMAIL = "user@example.com"
-USER_PASSWORD = "Us3r-Secret-Pass"
-
 
 @dataclass
 class MultiUser:
@@ -57,33 +59,7 @@ class MultiUser:
 def multiuser() -> Iterator[MultiUser]:
     server = start_server(multiuser=True)
     try:
-        with httpx.Client(base_url=server.url, timeout=30, trust_env=False) as http:
-            status = http.get("/api/v1/auth/status").raise_for_status().json()
-            assert status.get("multiuser_enabled") is True, status
-            resp = http.post(
-                "/api/v1/auth/setup",
-                json={"email": ADMIN_EMAIL, "display_name": "Admin", "password": ADMIN_PASSWORD},
-            )
-            assert resp.status_code == 200, resp.text
-            login = (
-                http.post(
-                    "/api/v1/auth/login",
-                    json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD, "remember_me": False},
-                )
-                .raise_for_status()
-                .json()
-            )
-            resp = http.post(
-                "/api/v1/auth/users",
-                headers={"Authorization": f"Bearer {login['token']}"},
-                json={
-                    "email": USER_EMAIL,
-                    "display_name": "User",
-                    "password": USER_PASSWORD,
-                    "is_admin": False,
-                },
-            )
-            assert resp.status_code == 201, resp.text
+        create_accounts(server.url)
         yield MultiUser(server=server, url=server.url)
     finally:
         server.stop()

@@ -1,13 +1,15 @@
 """Every route the client knows, held against the running server's own OpenAPI document.
 
 A route with ``since`` (the oldest InvokeAI that has it) must be there exactly when the
-server is at least that version, so that the gate refuses neither too much nor too little;
+server is at least that version (or, with ``feature``, serve that part of the route from
+that version on), so that the gate refuses neither too much nor too little;
 a route without one must be there on every version we support. Run on each InvokeAI 6.x
 by ``scripts/every_version.py``, this checks each gate at its boundary.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -22,6 +24,16 @@ from invokeai_py_client.client import parse_version
 pytestmark = pytest.mark.integration
 
 ORDERING = ("order_by", "direction")  # model_ops.LIST_ORDERED: query parameters, not a path
+Served = tuple[tuple[int, ...], dict[str, dict[str, Any]], dict[str, Any]]
+
+
+def lora_settings_served(document: dict[str, Any]) -> bool:
+    """Whether record changes (install and update bodies) take a LoRA's default settings."""
+    changes = document["components"]["schemas"]["ModelRecordChanges"]
+    return "LoraModelDefaultSettings" in json.dumps(changes["properties"]["default_settings"])
+
+
+FEATURES = {job_ops.LORA_SETTINGS: lora_settings_served}
 
 
 def known_routes() -> Iterator[tuple[str, Route]]:
@@ -42,8 +54,9 @@ def shape(path: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def served(invokeai_url: str) -> tuple[tuple[int, ...], dict[str, dict[str, Any]]]:
-    """The server's version, and its OpenAPI operations by path shape and method."""
+def served(invokeai_url: str) -> Served:
+    """The server's version, its OpenAPI operations by path shape and method, and the
+    whole document."""
     with httpx.Client(base_url=invokeai_url, timeout=30) as http:
         version = parse_version(http.get("/api/v1/app/version").json()["version"])
         document = http.get("/openapi.json").json()
@@ -51,7 +64,7 @@ def served(invokeai_url: str) -> tuple[tuple[int, ...], dict[str, dict[str, Any]
     for path, methods in document["paths"].items():
         for method, operation in methods.items():
             operations[f"{method.upper()} {shape(path)}"] = operation
-    return version, operations
+    return version, operations, document
 
 
 def test_the_client_declares_its_routes() -> None:
@@ -62,11 +75,13 @@ def test_the_client_declares_its_routes() -> None:
 
 @pytest.mark.parametrize(("name", "route"), list(known_routes()), ids=lambda v: str(v)[:40])
 def test_a_route_is_served_exactly_from_its_version(
-    name: str, route: Route, served: tuple[tuple[int, ...], dict[str, dict[str, Any]]]
+    name: str, route: Route, served: Served
 ) -> None:
-    version, operations = served
+    version, operations, document = served
     operation = operations.get(f"{route.method} {shape(route.path)}")
-    if route.path == model_ops.LIST_ORDERED.path and route.since == model_ops.LIST_ORDERED.since:
+    if route.feature is not None:
+        present = operation is not None and FEATURES[route.feature](document)
+    elif route.path == model_ops.LIST_ORDERED.path and route.since == model_ops.LIST_ORDERED.since:
         params = {p["name"] for p in (operation or {}).get("parameters", [])}
         present = set(ORDERING) <= params
     else:
@@ -74,6 +89,5 @@ def test_a_route_is_served_exactly_from_its_version(
     expected = route.since is None or version >= parse_version(route.since)
     where = f"{name} ({route.method} {route.path}, since {route.since or 'always'})"
     assert present == expected, (
-        f"{where}: the server {'.'.join(map(str, version))} "
-        f"{'serves' if present else 'lacks'} it"
+        f"{where}: the server {'.'.join(map(str, version))} {'serves' if present else 'lacks'} it"
     )

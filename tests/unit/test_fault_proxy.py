@@ -273,6 +273,8 @@ def test_stop_ends_the_thread_and_open_connections(origin: tuple[Origin, str]) -
     assert sock.recv(10) == b""
     sock.close()
     assert set(threading.enumerate()) <= before | {
-        t for t in threading.enumerate() if t.name.startswith("Thread-")  # the origin's
+        t
+        for t in threading.enumerate()
+        if t.name.startswith("Thread-")  # the origin's
     }
     assert not any(t.name == "fault-proxy" for t in threading.enumerate())

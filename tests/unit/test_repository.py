@@ -19,6 +19,7 @@ import httpx
 import pytest
 import respx
 
+from invokeai_py_client import InvokeAIClient
 from invokeai_py_client.dnn_model import (
     BaseDnnModelType,
     BulkDeleteResult,
@@ -54,6 +55,7 @@ from invokeai_py_client.errors import (
     UnsupportedByServerError,
 )
 from tests.unit.conftest import (
+    BASE_URL,
     OLD_VERSION,
     SECRET,
     UNKNOWN_JOB_ID,
@@ -1206,6 +1208,39 @@ def test_calls_too_new_for_6_8_raise_and_send_nothing(
     assert call in str(err) and OLD_VERSION in str(err) and minimum in str(err)
     assert catch_all.call_count == 0
     assert [c.request.url.path for c in router.calls] == ["/api/v1/app/version"]
+
+
+LORA_SETTINGS_CALLS = [
+    ("install_model", lambda r, c: r.install_model("/models/x.safetensors", config=c)),
+    ("update_model", lambda r, c: r.update_model(UNKNOWN_KEY, c)),
+]
+
+
+@pytest.mark.parametrize(
+    ("call", "invoke"), LORA_SETTINGS_CALLS, ids=[c[0] for c in LORA_SETTINGS_CALLS]
+)
+def test_lora_default_settings_need_6_6_and_send_nothing_before(
+    router: respx.MockRouter, call: str, invoke: Any
+) -> None:
+    router.get("/api/v1/app/version").mock(
+        return_value=httpx.Response(200, json={"version": "6.5.1"})
+    )
+    catch_all = router.route(path__startswith=V2).mock(
+        return_value=httpx.Response(422, json={"detail": "refused"})
+    )
+    with InvokeAIClient(BASE_URL, max_retries=0, verify=False, events=False) as client:
+        with pytest.raises(UnsupportedByServerError) as caught:
+            invoke(client.dnn_model_repo, {"default_settings": {"weight": 0.75}})
+        assert catch_all.call_count == 0
+        err = caught.value
+        assert (err.call, err.minimum_version, err.server_version) == (call, "6.6", "6.5.1")
+        assert str(err) == (
+            f"{call}() with LoRA default settings (default_settings.weight) needs InvokeAI 6.6"
+            " or newer; the server runs 6.5.1"
+        )
+        with pytest.raises(UnprocessableEntityError):  # other settings are sent as before
+            invoke(client.dnn_model_repo, {"default_settings": {"steps": 20}})
+        assert catch_all.call_count == 1
 
 
 def test_version_is_asked_once(router: respx.MockRouter, repo: DnnModelRepository) -> None:

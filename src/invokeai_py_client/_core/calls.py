@@ -71,15 +71,17 @@ class Route:
     carries: ``json`` (decoded), ``record`` (one JSON object, handed to
     ``parsing.parse`` undecoded as ``JsonBytes``, which validates it straight from the
     bytes), ``bytes`` (a file) or ``nothing``. ``since`` is the oldest InvokeAI version
-    that has it; ``absent`` the statuses that mean the thing asked for does not exist
-    (the call then receives ``ABSENT``); ``errors`` the error class a status stands
-    for on this route, where it differs from the usual one.
+    that has it, or has ``feature`` (a part of the route, such as a field of its body,
+    when the route itself is older); ``absent`` the statuses that mean the thing asked
+    for does not exist (the call then receives ``ABSENT``); ``errors`` the error class a
+    status stands for on this route, where it differs from the usual one.
     """
 
     method: str
     path: str
     expect: Expect = "json"
     since: str | None = None
+    feature: str | None = None
     absent: frozenset[int] = frozenset()
     errors: Mapping[int, type[APIError]] = field(default_factory=dict)
 
@@ -184,7 +186,9 @@ def check_version(call: Call, version: str) -> None:
     """Raise ``UnsupportedByServerError`` if the server is older than the route."""
     since = call.route.since
     if since is not None and parse_version(version) < parse_version(since):
-        raise UnsupportedByServerError(call.name, server_version=version, minimum_version=since)
+        raise UnsupportedByServerError(
+            call.name, server_version=version, minimum_version=since, feature=call.route.feature
+        )
 
 
 def parse_version(version: str) -> tuple[int, ...]:

@@ -7,6 +7,7 @@ decoded answers and returns parsed results (see ``calls``).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -43,6 +44,8 @@ V2 = "/api/v2/models"
 _NO_JOB = frozenset({404, 415})
 
 INSTALL = Route("POST", f"{V2}/install", expect="record", errors=INSTALL_START_ERRORS)
+LORA_SETTINGS = "LoRA default settings (default_settings.weight)"
+INSTALL_LORA_SETTINGS = replace(INSTALL, since="6.6", feature=LORA_SETTINGS)
 INSTALL_JOBS = Route("GET", f"{V2}/install")
 INSTALL_JOB = Route("GET", f"{V2}/install/{{id}}", expect="record", absent=frozenset({404}))
 PRUNE_JOBS = Route("DELETE", f"{V2}/install", expect="nothing")
@@ -57,6 +60,12 @@ RESTART_FILE = Route(
     "POST", f"{V2}/install/{{id}}/restart_file", expect="record", since="6.12", absent=_NO_JOB
 )
 STARTERS = Route("GET", f"{V2}/starter_models")
+
+
+def has_lora_settings(body: Mapping[str, Any] | None) -> bool:
+    """Whether record changes set a LoRA's default settings (InvokeAI 6.6 added them)."""
+    settings = (body or {}).get("default_settings")
+    return isinstance(settings, Mapping) and "weight" in settings
 
 
 def install_model(
@@ -74,7 +83,8 @@ def install_model(
     }
     secrets = (token,) if token else ()
     body = check.changes(config)
-    call = Call(INSTALL, "install_model", params=params, json=body, secrets=secrets)
+    route = INSTALL_LORA_SETTINGS if has_lora_settings(body) else INSTALL
+    call = Call(route, "install_model", params=params, json=body, secrets=secrets)
     payload = yield call
     info: ModelInstJobInfo = parse(ModelInstJobInfo, payload, call)
     return info

@@ -9,6 +9,7 @@ decoded answers and returns parsed results (see ``calls``). Install routes are i
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 
 from ..dnn_model.dnn_model_models import (
@@ -26,7 +27,7 @@ from ..dnn_model.dnn_model_types import BaseDnnModelType, DnnModel, DnnModelForm
 from ..errors import InvalidArgumentError
 from . import arguments as check
 from .calls import ABSENT, Call, Operation, Route, unexpected
-from .job_ops import Config
+from .job_ops import LORA_SETTINGS, Config, has_lora_settings
 from .parsing import parse, parse_records
 
 V2 = "/api/v2/models"
@@ -41,6 +42,7 @@ BY_HASH = Route("GET", f"{V2}/get_by_hash", expect="record", since="6.12", absen
 MISSING = Route("GET", f"{V2}/missing", since="6.12")
 RUNTIME_CONFIG = Route("GET", "/api/v1/app/runtime_config")
 UPDATE = Route("PATCH", f"{V2}/i/{{key}}", expect="record")
+UPDATE_LORA_SETTINGS = replace(UPDATE, since="6.6", feature=LORA_SETTINGS)
 DELETE = Route("DELETE", f"{V2}/i/{{key}}", expect="nothing", absent=_NOT_FOUND)
 CONVERT = Route("PUT", f"{V2}/convert/{{key}}", expect="record")
 REIDENTIFY = Route("POST", f"{V2}/i/{{key}}/reidentify", expect="record", since="6.9")
@@ -138,7 +140,8 @@ def update_model(key: Key, config: Config) -> Operation[DnnModel]:
     body = check.changes(config)
     if not body:
         raise InvalidArgumentError("changes must set at least one field")
-    call = Call(UPDATE, "update_model", {"key": key}, json=body)
+    route = UPDATE_LORA_SETTINGS if has_lora_settings(body) else UPDATE
+    call = Call(route, "update_model", {"key": key}, json=body)
     payload = yield call
     model: DnnModel = parse(DnnModel, payload, call)
     return model
