@@ -132,9 +132,7 @@ class APIConnectionError(APIRequestError):
     """The server could not be reached, or the connection broke before an answer."""
 
     def __init__(self, message: str, *, method: str, route: str) -> None:
-        super().__init__(
-            f"{method} {route}: {message}", details={"method": method, "route": route}
-        )
+        super().__init__(f"{method} {route}: {message}", details={"method": method, "route": route})
         self.method = method
         self.route = route
 

@@ -27,6 +27,7 @@ from invokeai_py_client.errors import (
     ConflictError,
     FailedDependencyError,
     InstallStartError,
+    InvalidArgumentError,
     ResponseShapeWarning,
     UnsupportedMediaTypeError,
 )
@@ -54,6 +55,14 @@ def test_reads_url_and_token_from_the_environment(
     monkeypatch.delenv("INVOKEAI_TOKEN")
     default = cls()
     assert (default.base_url, default.token) == ("http://127.0.0.1:9090", None)
+
+
+@pytest.mark.parametrize("client_class", [InvokeAIClient, AsyncInvokeAIClient])
+@pytest.mark.parametrize("token", ["a b", "tok\nen", "\x00", "k" * 4097, 5], ids=repr)
+def test_a_token_that_cannot_be_a_header_is_refused(client_class: Any, token: Any) -> None:
+    with pytest.raises(InvalidArgumentError) as caught:
+        client_class(BASE_URL, token=token)
+    assert str(token) not in str(caught.value)
 
 
 def test_with_options_shares_pool_and_token_not_settings() -> None:

@@ -22,6 +22,7 @@ from invokeai_py_client._core.wait_plan import WaitPlan
 from invokeai_py_client._sync import backend as sync_backend
 from invokeai_py_client.dnn_model import ApplyReport, ModelInstJobInfo, ModelManifest
 from invokeai_py_client.dnn_model.install_events import parse_event
+from invokeai_py_client.errors import InvalidArgumentError
 from tests.unit.conftest import BASE_URL, V2, body, replay
 
 COUNT = 7
@@ -119,10 +120,15 @@ def test_async_apply_sends_every_install_first_then_waits_once(server: FakeInsta
     check(asyncio.run(run()), server)
 
 
-def test_out_of_time_before_an_install_is_sent(server: FakeInstalls) -> None:
+def test_out_of_time_before_an_install_is_sent(
+    server: FakeInstalls, router: respx.MockRouter
+) -> None:
     server.post.mock(side_effect=server.sync_post)
     with InvokeAIClient(BASE_URL, max_retries=0, events=False) as client:
-        report = client.dnn_model_repo.apply_manifest(wanted(), timeout=0)
+        with pytest.raises(InvalidArgumentError, match="timeout must be seconds > 0"):
+            client.dnn_model_repo.apply_manifest(wanted(), timeout=0)
+        assert router.calls.call_count == 0
+        report = client.dnn_model_repo.apply_manifest(wanted(), timeout=1e-9)
     assert report.counts() == {"done": 0, "skipped": 0, "failed": COUNT}
     assert {r.error for r in report.results} == {"not started: out of time"}
     assert server.post.call_count == 0

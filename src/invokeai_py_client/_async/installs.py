@@ -125,9 +125,7 @@ class AsyncInstallMethods:
         """Restart the failed downloads of a job; None if unknown. InvokeAI 6.12+."""
         return await self._jobs.act(id, "restart_failed")
 
-    async def restart_install_file(
-        self, id: int | str, file_url: str
-    ) -> ModelInstJobInfo | None:
+    async def restart_install_file(self, id: int | str, file_url: str) -> ModelInstJobInfo | None:
         """Restart one file download of a job (its URL, as in ``download_parts``);
         None if the job is unknown. InvokeAI 6.12+."""
         return await self._jobs.restart_file(id, file_url)

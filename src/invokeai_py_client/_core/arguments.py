@@ -3,12 +3,12 @@ anything is sent, naming the argument and showing (a short form of) the bad valu
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from ..dnn_model._base import ONLY_DOTS_AND_SLASHES
 from ..dnn_model.dnn_model_models import ModelInstallConfig, StarterModel
 from ..errors import InvalidArgumentError
 from .calls import MAX_ARGUMENT_CHARS, Call, path_segment, unexpected
@@ -39,7 +39,6 @@ __all__ = [
 ]
 
 MAX_JOB_ID = 2**63 - 1
-_ONLY_DOTS_AND_SLASHES = re.compile(r"[./\\]+")
 
 
 def changes(config: object) -> dict[str, Any]:
@@ -134,7 +133,7 @@ def server_path(value: object, what: str) -> str:
     """A path on the server (or a URL, a repo id); not one of dots and slashes alone
     (``.``, ``..``, ``/``), which names no model but a folder the server would take."""
     path = text(str(value) if isinstance(value, Path) else value, what)
-    if _ONLY_DOTS_AND_SLASHES.fullmatch(path):
+    if ONLY_DOTS_AND_SLASHES.fullmatch(path):
         raise InvalidArgumentError(f"{what} must name a model's path on the server, not {path!r}")
     return path
 
@@ -159,7 +158,7 @@ def hf_variant(value: object) -> str | None:
     """A repo variant (``fp16``): one word, no slash, colon or dot path."""
     variant = optional_text(value, "variant")
     if variant is not None and (
-        _ONLY_DOTS_AND_SLASHES.fullmatch(variant) or any(c in variant for c in "/\\:")
+        ONLY_DOTS_AND_SLASHES.fullmatch(variant) or any(c in variant for c in "/\\:")
     ):
         raise InvalidArgumentError(f"not a repo variant: {show(variant)}")
     return variant

@@ -17,6 +17,7 @@ from typing import Any, Literal, TypeVar
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from .._redact import redact_url, scrub
+from ..dnn_model._base import MAX_ARGUMENT_CHARS
 from ..errors import (
     APIConnectionError,
     APIError,
@@ -48,7 +49,6 @@ Expect = Literal["json", "record", "bytes", "nothing"]
 
 _API_SUFFIX = re.compile(r"/api/v\d+/?$")
 MAX_DETAIL_CHARS = 2000
-MAX_ARGUMENT_CHARS = 4096
 """The longest text argument taken (a key, a name, a source, a token): far past any real
 one, and short enough that a request line stays under the server's limit (h11, 16 KiB)."""
 

@@ -182,9 +182,9 @@ def check_apply_args(prune: Any, concurrency: Any, timeout: Any, on_progress: An
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
         raise InvalidArgumentError(f"concurrency must be an int >= 1, not {concurrency!r}")
     if timeout is not None and (
-        isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout >= 0
-    ):  # `not >=`: NaN too
-        raise InvalidArgumentError(f"timeout must be seconds >= 0 or None, not {timeout!r}")
+        isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0
+    ):  # `not >`: NaN too
+        raise InvalidArgumentError(f"timeout must be seconds > 0 or None, not {timeout!r}")
 
 
 def needed_variables(plan: ManifestPlan, environ: Mapping[str, str]) -> tuple[str, str]:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 from ..errors import InvalidArgumentError
-from .calls import normalize_base_url
+from .calls import MAX_ARGUMENT_CHARS, normalize_base_url
 
 __all__ = ["Pool", "Session", "checked_token"]
 
@@ -63,6 +63,10 @@ def checked_token(token: object) -> str | None:
         raise InvalidArgumentError("token must be a string or None")
     if token and (token != "".join(token.split()) or not token.isprintable()):
         raise InvalidArgumentError("a token holds no spaces, line breaks or control characters")
+    if token and len(token) > MAX_ARGUMENT_CHARS:
+        raise InvalidArgumentError(
+            f"the token is {len(token)} characters long; at most {MAX_ARGUMENT_CHARS}"
+        )
     return token or None
 
 

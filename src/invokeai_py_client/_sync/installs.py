@@ -126,9 +126,7 @@ class InstallMethods:
         """Restart the failed downloads of a job; None if unknown. InvokeAI 6.12+."""
         return self._jobs.act(id, "restart_failed")
 
-    def restart_install_file(
-        self, id: int | str, file_url: str
-    ) -> ModelInstJobInfo | None:
+    def restart_install_file(self, id: int | str, file_url: str) -> ModelInstJobInfo | None:
         """Restart one file download of a job (its URL, as in ``download_parts``);
         None if the job is unknown. InvokeAI 6.12+."""
         return self._jobs.restart_file(id, file_url)

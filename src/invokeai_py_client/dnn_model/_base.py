@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from enum import Enum
 from typing import Any
@@ -10,7 +11,12 @@ from pydantic import BaseModel, ConfigDict
 
 from .._redact import scrub
 
-__all__ = ["ApiModel", "OpenStrEnum"]
+__all__ = ["MAX_ARGUMENT_CHARS", "ONLY_DOTS_AND_SLASHES", "ApiModel", "OpenStrEnum"]
+
+MAX_ARGUMENT_CHARS = 4096
+"""The longest text (a name, a path, a token) the library sends."""
+ONLY_DOTS_AND_SLASHES = re.compile(r"[./\\]+")
+"""``.``, ``..``, ``/`` and the like: a folder, never a model's path."""
 
 _unknown_members: dict[tuple[type[Enum], str], Any] = {}
 

@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ..errors import InvalidArgumentError
-from ._base import ApiModel, OpenStrEnum
+from ._base import MAX_ARGUMENT_CHARS, ApiModel, OpenStrEnum
 from .dnn_model_types import BaseDnnModelType, DnnModelFormat, DnnModelType
 from .job_models import (
     DownloadPart,
@@ -204,6 +204,13 @@ class ModelInstallConfig(BaseModel):
     def _name_is_not_blank(cls, value: str | None) -> str | None:
         if value is not None and not value.strip():
             raise ValueError("a model's name must not be empty or blank")
+        return value
+
+    @field_validator("name", "description", "path", "key", "hash", "source")
+    @classmethod
+    def _text_fits(cls, value: str | None) -> str | None:
+        if value is not None and len(value) > MAX_ARGUMENT_CHARS:
+            raise ValueError(f"{len(value)} characters long; at most {MAX_ARGUMENT_CHARS}")
         return value
 
     def to_record_changes(self) -> dict[str, Any]:

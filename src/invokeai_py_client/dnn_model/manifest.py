@@ -33,6 +33,7 @@ from typing import Any, Literal
 from pydantic import (
     BaseModel,
     ConfigDict,
+    Field,
     PrivateAttr,
     ValidationError,
     ValidationInfo,
@@ -43,6 +44,7 @@ from pydantic import (
 from .._redact import scrub
 from ..errors import ManifestError
 from . import model_sources
+from ._base import MAX_ARGUMENT_CHARS
 from .dnn_model_types import DnnModel
 from .manifest_sources import (
     source_facts,
@@ -73,10 +75,13 @@ __all__ = [
 
 _SETTINGS = ("name", "description", "trigger_phrases", "default_settings")
 _MAX_PROBLEMS = 10
+_HASH = r"^[A-Za-z0-9_]+:[^\s/\\]+$"  # algorithm:digest, as records give it
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, str_strip_whitespace=True, str_max_length=MAX_ARGUMENT_CHARS
+    )
 
 
 class ManifestServer(_Strict):
@@ -113,9 +118,9 @@ class ManifestModel(_Strict):
     trigger_phrases: list[str] | None = None
     default_settings: dict[str, Any] | None = None
     inplace: bool | None = None
-    type: str | None = None
-    base: str | None = None
-    hash: str | None = None
+    type: str | None = Field(default=None, min_length=1)
+    base: str | None = Field(default=None, min_length=1)
+    hash: str | None = Field(default=None, pattern=_HASH)
 
     @field_validator("access_token")
     @classmethod
@@ -210,6 +215,8 @@ class ModelManifest(_Strict):
     @classmethod
     def load(cls, path: str | Path) -> ModelManifest:
         """Read a manifest file (``.json`` as JSON, anything else as YAML)."""
+        if not isinstance(path, (str, Path)) or not str(path).strip():
+            raise ManifestError(f"cannot read {path!r:.60}: not a file's path")
         path = Path(path)
         try:
             text = path.read_text(encoding="utf-8")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from . import model_sources
+from ._base import ONLY_DOTS_AND_SLASHES
 from .model_sources import (
     MODEL_SUFFIXES,
     SourceKind,
@@ -35,7 +36,7 @@ def source_problem(
     """What is wrong with an entry's source and the fields that go with it, or None."""
     constant = "${" not in source
     expanded = source if constant else expand_set(source)
-    if not expanded or expanded in {".", ".."}:
+    if not expanded or ONLY_DOTS_AND_SLASHES.fullmatch(expanded):
         return "source must be a path on the server, a URL or a repo id"
     if ("=" in source or "@" in source) and literal_secret(source):  # needs one of them
         return (

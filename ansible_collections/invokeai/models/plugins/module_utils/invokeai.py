@@ -16,10 +16,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from ansible.module_utils.basic import env_fallback, missing_required_lib
+from ansible.module_utils.basic import _load_params, env_fallback, missing_required_lib
 
 try:
     from invokeai_py_client import InvokeAIClient
+    from invokeai_py_client._core.arguments import optional_text
     from invokeai_py_client._core.manifest_apply import check_apply_args
     from invokeai_py_client._core.manifest_plan import ManifestPlan, PlanAction, PlannedChange
     from invokeai_py_client._core.model_plan import (
@@ -56,10 +57,13 @@ __all__ = [
     "PlannedChange",
     "change_diff",
     "check_apply_args",
+    "check_text_options",
+    "check_wait_timeout",
     "connect",
     "expand_env",
     "failures",
     "job_data",
+    "optional_text",
     "plan_record",
     "private_token",
     "record_data",
@@ -89,6 +93,34 @@ def require_library(module: Any) -> None:
         f"`{sys.executable} -m pip install {PIP_NAME}` ({IMPORT_ERROR})"
     )
     module.fail_json(msg=missing_required_lib(PIP_NAME, reason=reason))
+
+
+def check_text_options(module: Any) -> None:
+    """Fail for a dict or a list given to a text option (``str``, ``path`` or a list of
+    ``str``): Ansible passes on its Python text (``{'a': 1}``), which no check after it
+    can tell from a string. Only the type is named: the value may be a secret."""
+    given = _load_params()
+    for name, spec in module.argument_spec.items():
+        value = given.get(name)
+        if spec.get("type", "str") in ("str", "path"):
+            values, what = [value], name
+        elif spec.get("type") == "list" and spec.get("elements") == "str":
+            values, what = value if isinstance(value, list) else [], f"each of {name}"
+        else:
+            continue
+        for item in values:
+            if isinstance(item, (dict, list)):
+                module.fail_json(
+                    msg=f"{what} must be a string, not a {type(item).__name__} (nothing was sent)"
+                )
+
+
+def check_wait_timeout(seconds: float) -> None:
+    """The library's check of an apply timeout, naming the wait_timeout option."""
+    try:
+        check_apply_args(False, 1, seconds, None)
+    except InvalidArgumentError as exc:
+        raise InvalidArgumentError(f"wait_timeout: {exc}") from None
 
 
 def connect(module: Any) -> InvokeAIClient:

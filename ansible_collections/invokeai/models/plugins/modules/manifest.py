@@ -178,7 +178,7 @@ def with_token_references(module: Any, content: dict[str, Any]) -> dict[str, Any
 def load(module: Any) -> Any:
     """The manifest from ``src`` or ``content``; ``ManifestError`` names what is wrong."""
     p = module.params
-    if p["src"]:
+    if p["src"] is not None:
         manifest = invokeai.ModelManifest.load(p["src"])
     else:
         content = with_token_references(module, p["content"])
@@ -233,10 +233,14 @@ def main() -> None:
         required_one_of=[("src", "content")],
     )
     invokeai.require_library(module)
+    invokeai.check_text_options(module)
     p = module.params
+    if p["src"] is None and p["content"] is None:  # required_one_of counts one given as null
+        module.fail_json(msg="one of the following is required: src, content")
     with invokeai.failures(module, changed=False) as result:
         manifest = load(module)
-        invokeai.check_apply_args(p["prune"], p["concurrency"], p["wait_timeout"], None)
+        invokeai.check_apply_args(p["prune"], p["concurrency"], None, None)
+        invokeai.check_wait_timeout(p["wait_timeout"])
         with invokeai.connect(module) as client:
             result.update(run(module, client.dnn_model_repo, manifest))
     if "msg" in result:

@@ -229,6 +229,8 @@ def wanted(module: Any) -> tuple[Any, Any, Any]:
         )
     if p["name"] is not None:
         config["name"] = p["name"]
+    invokeai.optional_text(p["access_token"], "access_token")
+    invokeai.check_wait_timeout(p["wait_timeout"])
     invokeai.ModelInstallConfig.model_validate(config)  # names an unknown or bad field
     settings = {k: config.pop(k) for k in invokeai.MANIFEST_SETTINGS if k in config}
     extra = invokeai.ModelInstallConfig.model_validate(config) if config else None
@@ -236,6 +238,10 @@ def wanted(module: Any) -> tuple[Any, Any, Any]:
     fields = {k: v for k, v in fields.items() if v is not None}
     if p["source"] is None:  # named by key (or name, type and base): compared by settings
         return invokeai.ManifestModel.model_construct(source="", **fields), None, extra
+    if p["source"].lstrip().startswith(("./", "../")):  # the library takes it from the cwd
+        raise invokeai.InvalidArgumentError(
+            f"source: a path on the server is absolute, not {p['source']!r:.80}"
+        )
     entry = {"source": p["source"], "inplace": p["inplace"], **fields}
     if p["access_token"]:
         entry["access_token"] = invokeai.private_token(module, p["access_token"])
@@ -248,13 +254,13 @@ def wanted(module: Any) -> tuple[Any, Any, Any]:
 def find(module: Any, repo: Any, entry: Any, manifest: Any) -> Any:
     """The planned change for the model the options name (one request)."""
     p = module.params
-    if p["key"]:
+    if p["key"] is not None:
         model = repo.get_model_by_key(p["key"])
         if model is not None:
             return invokeai.plan_record(entry, model)
         if p["state"] == "present":
-            raise invokeai.InvalidArgumentError(
-                f"the server has no model with key {p['key']}; to install one, name it by "
+            module.fail_json(
+                msg=f"the server has no model with key {p['key']}; to install one, name it by "
                 "source (the server makes the key)"
             )
         return invokeai.PlannedChange(invokeai.PlanAction.INSTALL, entry)
@@ -342,9 +348,13 @@ def main() -> None:
         ],
     )
     invokeai.require_library(module)
+    invokeai.check_text_options(module)
     p = module.params
-    if p["state"] == "absent" and not (p["key"] or p["source"]) and not (p["type"] and p["base"]):
-        module.fail_json(msg="state=absent by name needs type and base too (or key, or source)")
+    if p["key"] is None and p["source"] is None:  # required_if counts an option given as null
+        if p["state"] == "present":
+            module.fail_json(msg="state is present but source and key are both missing")
+        if not (p["type"] and p["base"]):
+            module.fail_json(msg="state=absent by name needs type and base too (or key, or source)")
     with invokeai.failures(module) as result:
         entry, manifest, extra = wanted(module)
         with invokeai.connect(module) as client:

@@ -96,6 +96,7 @@ def argument_spec() -> dict[str, Any]:
 def main() -> None:
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     invokeai.require_library(module)
+    invokeai.check_text_options(module)
     p = module.params
     with invokeai.failures(module, changed=False) as result:
         with invokeai.connect(module) as client:
