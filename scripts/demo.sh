@@ -27,11 +27,18 @@ bash scripts/bootstrap.sh
 echo "demo: $(.venv/bin/python -m testbed status)" >&2
 .venv/bin/python -m testbed provision >/dev/null
 
+mkdir -p .demo
+# One demo at a time per checkout: they share .demo (the model files and the server's log).
+exec 9>.demo/lock
+if ! flock -n 9; then
+    echo "demo: another demo runs in this checkout; waiting for it to end" >&2
+    flock 9
+fi
+
 if [ "$serve" = 1 ]; then
     exec .venv/bin/python -m testbed up --port "${port:-9090}" --demo-models .demo/models
 fi
 
-mkdir -p .demo
 log=.demo/server.log
 .venv/bin/python -m testbed up ${port:+--port "$port"} --demo-models .demo/models >"$log" 2>&1 &
 server=$!

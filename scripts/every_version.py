@@ -15,7 +15,9 @@ test bed installs it from there alone (``testbed.provision`` with ``PIP_NO_INDEX
 ``docs/every-version.tsv`` as it ends, so a run can stop and go on later: versions
 already there are skipped unless named. The versions come from the package registry's
 JSON API (the newest non-pre-release patch of each 6.x minor); ``--versions-from FILE``
-reads them from a file instead (one per line), for a machine without the registry.
+reads them from a file instead (one per line), for a machine without the registry. Two
+runs may go side by side in one checkout (each names its versions): rows are added to the
+table under a lock.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
+import fcntl
 import json
 import os
 import re
@@ -41,6 +44,7 @@ sys.path.insert(0, str(ROOT))
 from testbed import provision  # noqa: E402
 
 TABLE = ROOT / "docs" / "every-version.tsv"
+REPORTS = ROOT / ".every-version"  # JUnit reports and logs, one per version
 COLUMNS = ("version", "passed", "failed", "skipped", "errors", "minutes", "date", "note")
 KEEP = frozenset({"6.8.1", "6.14.2"})  # CI's versions: their environments stay
 REGISTRY = "https://pypi.org/pypi/invokeai/json"
@@ -77,6 +81,18 @@ def write_table(rows: dict[str, dict[str, str]]) -> None:
         writer = csv.DictWriter(f, COLUMNS, delimiter="\t", lineterminator="\n")
         writer.writeheader()
         writer.writerows(ordered)
+
+
+def record(row: dict[str, str]) -> dict[str, dict[str, str]]:
+    """Add ``row`` to the table as it is on disk now, so that two runs side by side (say,
+    old minors in one shell and new ones in another) keep each other's rows."""
+    REPORTS.mkdir(exist_ok=True)
+    with (REPORTS / "table.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        rows = read_table()
+        rows[row["version"]] = row
+        write_table(rows)
+    return rows
 
 
 def provision_key(version: str) -> tuple[int, ...]:
@@ -125,8 +141,8 @@ def measure(version: str) -> dict[str, str]:
     started = time.monotonic()
     env = {**os.environ, "INVOKEAI_TESTBED_VERSION": version}
     env.pop("INVOKE_AI_ENDPOINT", None)
-    report = ROOT / ".every-version" / f"junit-{version}.xml"
-    report.parent.mkdir(exist_ok=True)
+    report = REPORTS / f"junit-{version}.xml"
+    REPORTS.mkdir(exist_ok=True)
     note = ""
     try:
         with local_wheels(version):
@@ -191,9 +207,9 @@ def main() -> int:
         todo = [v for v in known if v not in rows]
     for version in todo:
         print(f"every_version: {version}: installing (if needed) and testing", flush=True)
-        rows[version] = measure(version)
-        write_table(rows)
-        print(f"every_version: {version}: {rows[version]}", flush=True)
+        row = measure(version)
+        rows = record(row)
+        print(f"every_version: {version}: {row}", flush=True)
     print(markdown(rows))
     return 0
 

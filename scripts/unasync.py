@@ -75,9 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     expected = {}
     for source in sources():
         expected[TARGET / source.name] = header(source) + unasync(source.read_text(), used)
-    stale = [
-        p for p in TARGET.glob("*.py") if p not in expected and p.name not in HAND_WRITTEN
-    ]
+    stale = [p for p in TARGET.glob("*.py") if p not in expected and p.name not in HAND_WRITTEN]
     for target, text in expected.items():
         current = target.read_text() if target.exists() else None
         if current == text:

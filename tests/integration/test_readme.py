@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -95,3 +98,37 @@ def test_readme_first_command_runs_the_main_job() -> None:
     locked = (root / ".demo" / "models.lock.yaml").read_text()
     assert locked.count("hash: blake3:") == 4
     assert "demo: server stopped" in done.stderr
+
+
+def test_a_second_demo_in_the_same_checkout_waits_for_the_first() -> None:
+    """Two demos share ``.demo`` (model files, server log): the second waits, says so, and
+    starts no server of its own while the first holds the checkout."""
+    if os.environ.get("INVOKE_AI_ENDPOINT"):
+        pytest.skip("demo.sh starts its own test-bed server (INVOKE_AI_ENDPOINT is set)")
+    demo = README.parent / ".demo"
+    demo.mkdir(exist_ok=True)
+    with (demo / "lock").open("w") as first:
+        fcntl.flock(first, fcntl.LOCK_EX)  # as a running demo holds it
+        second = subprocess.Popen(
+            ["bash", "scripts/demo.sh"],
+            cwd=README.parent,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        try:
+            assert second.stderr is not None
+            lines: list[str] = []
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline and "waiting for it to end" not in "".join(lines):
+                lines.append(second.stderr.readline())
+                if not lines[-1]:
+                    break
+            assert "demo: another demo runs in this checkout; waiting for it to end" in "".join(
+                lines
+            )
+            time.sleep(1)
+            assert second.poll() is None, "the second demo went on while the first ran"
+        finally:
+            os.killpg(second.pid, signal.SIGKILL)
+            second.wait(timeout=30)

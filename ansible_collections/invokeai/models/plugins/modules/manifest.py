@@ -10,7 +10,7 @@ short_description: Make an InvokeAI server have the models of a manifest
 version_added: 2.0.0
 description:
   - Applies an invokeai-py-client manifest (models as code) to one InvokeAI server
-    (6.8 to 6.14.x) - installs the models it lists that the server lacks, updates the
+    (6.0 to 6.14.x) - installs the models it lists that the server lacks, updates the
     settings that differ, and with O(prune) deletes the models it does not list.
   - The library's manifest planner decides; the module reports its plan and what became of
     each step. With nothing to change it sends one list request and no write.

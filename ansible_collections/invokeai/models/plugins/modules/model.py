@@ -9,7 +9,7 @@ module: model
 short_description: One model on an InvokeAI server
 version_added: 2.0.0
 description:
-  - Makes sure one model is installed on an InvokeAI server (6.8 to 6.14.x) with the settings
+  - Makes sure one model is installed on an InvokeAI server (6.0 to 6.14.x) with the settings
     given, or that it is not there.
   - The model is named by O(name), O(type) and O(base), or by O(key), or by the O(source) the
     server recorded when it installed it (a path on the server, a URL or a Hugging Face repo

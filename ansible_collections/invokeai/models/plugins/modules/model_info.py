@@ -9,7 +9,7 @@ module: model_info
 short_description: The models an InvokeAI server has
 version_added: 2.0.0
 description:
-  - Lists the model records of an InvokeAI server (6.8 to 6.14.x), filtered on the server by
+  - Lists the model records of an InvokeAI server (6.0 to 6.14.x), filtered on the server by
     name, type, base and format. One request; never changes anything.
 extends_documentation_fragment:
   - invokeai.models.common
